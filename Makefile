@@ -1,0 +1,23 @@
+# The two commands of the README's Quick start: `make demo` and `make test`.
+.PHONY: demo test lint typecheck unit bench venv
+
+venv:
+	@./scripts/bootstrap.sh
+
+demo: venv
+	.venv/bin/hewitt demo $(ARGS)
+
+lint: venv
+	.venv/bin/ruff check src tests examples benchmarks
+	.venv/bin/ruff format --check src tests examples benchmarks
+
+typecheck: venv
+	.venv/bin/mypy
+
+unit: venv
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+bench: venv
+	.venv/bin/python -m benchmarks $(ARGS)

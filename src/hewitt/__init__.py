@@ -1,0 +1,73 @@
+"""hewitt: a fast, typed actor-model framework for Python."""
+
+import logging as _logging
+
+from ._runtime._actor import Actor, Behavior, Context, HandlerResult
+from ._runtime._config import SystemConfig
+from ._runtime._dispatcher import DispatcherStatistics
+from ._runtime._errors import (
+    ActorInitializationError,
+    ActorNameTaken,
+    ActorSystemNotRunning,
+    AskTimeout,
+    DeliveryError,
+    HewittError,
+    InvalidActorName,
+    StashOverflow,
+    WrongThread,
+)
+from ._runtime._events import EventStream
+from ._runtime._messages import (
+    POISON_PILL,
+    ActorFailed,
+    ActorStarted,
+    ActorStopped,
+    DeadLetter,
+    Failure,
+    PoisonPill,
+    Terminated,
+)
+from ._runtime._pipe import pipe_to
+from ._runtime._ref import ActorAddress, ActorRef
+from ._runtime._system import ActorSystem, SystemStatistics, new_event_loop, run
+
+__all__ = [
+    "POISON_PILL",
+    "Actor",
+    "ActorAddress",
+    "ActorFailed",
+    "ActorInitializationError",
+    "ActorNameTaken",
+    "ActorRef",
+    "ActorStarted",
+    "ActorStopped",
+    "ActorSystem",
+    "ActorSystemNotRunning",
+    "AskTimeout",
+    "Behavior",
+    "Context",
+    "DeadLetter",
+    "DeliveryError",
+    "DispatcherStatistics",
+    "EventStream",
+    "Failure",
+    "HandlerResult",
+    "HewittError",
+    "InvalidActorName",
+    "PoisonPill",
+    "StashOverflow",
+    "SystemConfig",
+    "SystemStatistics",
+    "Terminated",
+    "WrongThread",
+    "new_event_loop",
+    "pipe_to",
+    "run",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = "hewitt"
+
+_logging.getLogger("hewitt").addHandler(_logging.NullHandler())

@@ -1,0 +1,168 @@
+"""The Actor base class and the Context a running actor sees."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ._ref import ActorRef
+    from ._system import ActorSystem
+
+M = TypeVar("M")
+N = TypeVar("N")
+T = TypeVar("T")
+
+#: What a handler may return: nothing (sync handler) or an awaitable (async handler).
+HandlerResult = Awaitable[None] | None
+Behavior = Callable[[M], HandlerResult]
+
+
+class Actor(Generic[M]):
+    """Base class of actors that accept messages of type ``M``.
+
+    Subclass it and implement :meth:`receive`. Instances are built by
+    ``spawn`` (never call the class yourself): when the factory given to
+    ``spawn`` is the class, ``self.context`` is already usable in
+    ``__init__``; otherwise it is usable from :meth:`pre_start` on.
+
+    Set the class attribute ``blocking = True`` to run this actor's handlers on
+    the system's thread pool, for blocking calls that must not stall the loop.
+    """
+
+    __slots__ = ("context",)
+
+    context: Context[M]
+    blocking: ClassVar[bool] = False
+
+    @abstractmethod
+    def receive(self, message: M) -> HandlerResult:
+        """Handle one message. May be ``def`` (fast path) or ``async def``.
+
+        Runs on the system's dispatcher (or its thread pool when ``blocking``),
+        one message at a time. An async handler suspends only this actor: its
+        mailbox keeps filling and the next message waits for it. Raising here
+        is a failure: it is logged, an ``ask`` waiting on this message gets the
+        exception, and the actor is restarted from its factory with its
+        mailbox kept.
+        """
+
+    def pre_start(self) -> HandlerResult:
+        """Called on the dispatcher before the first message; may be async.
+
+        Raising here stops the actor (the failure is logged).
+        """
+        return None
+
+    def post_stop(self) -> HandlerResult:
+        """Called on the dispatcher once the actor and all its children have
+        stopped; may be async. Raising here is logged; the actor stops anyway."""
+        return None
+
+
+class Context(ABC, Generic[M]):
+    """What a running actor can do: ``self.context`` inside an actor.
+
+    All methods must be called from the actor's own handlers or hooks.
+    """
+
+    __slots__ = ()
+
+    @property
+    @abstractmethod
+    def self(self) -> ActorRef[M]:
+        """This actor's own ref."""
+
+    @property
+    @abstractmethod
+    def sender(self) -> ActorRef[Any] | None:
+        """The sender of the message being handled (a temporary ref for an ask)."""
+
+    @property
+    @abstractmethod
+    def parent(self) -> ActorRef[Any]:
+        """The ref of the actor that spawned this one (a guardian for top-level actors)."""
+
+    @property
+    @abstractmethod
+    def system(self) -> ActorSystem:
+        """The actor system this actor lives in."""
+
+    @abstractmethod
+    def children(self) -> list[ActorRef[Any]]:
+        """Refs of the live children, in start order."""
+
+    @abstractmethod
+    def child(self, name: str) -> ActorRef[Any] | None:
+        """The live child with this name, or None."""
+
+    @abstractmethod
+    def spawn(
+        self,
+        factory: Callable[..., Actor[N]],
+        *args: Any,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[N]:
+        """Start a child actor built by ``factory(*args, **kwargs)``; returns its ref."""
+
+    @abstractmethod
+    def stop(self, ref: ActorRef[Any] | None = None) -> None:
+        """Stop this actor (default) or one of its children.
+
+        Stopping itself: the current message finishes, queued messages go to
+        dead letters, children stop, then ``post_stop`` runs.
+        """
+
+    @abstractmethod
+    def watch(self, ref: ActorRef[Any]) -> None:
+        """Receive one :class:`Terminated` when ``ref`` stops (at once if it already has)."""
+
+    @abstractmethod
+    def unwatch(self, ref: ActorRef[Any]) -> None:
+        """Stop watching ``ref``; no Terminated for it will be delivered afterwards."""
+
+    @abstractmethod
+    def become(self, behavior: Behavior[M], *, discard_old: bool = True) -> None:
+        """Handle the next messages with ``behavior`` instead of the current one.
+
+        With ``discard_old=False`` the current behaviour is kept on a stack that
+        :meth:`unbecome` pops.
+        """
+
+    @abstractmethod
+    def unbecome(self) -> None:
+        """Go back to the previous behaviour (or to ``receive`` when the stack is empty)."""
+
+    @abstractmethod
+    def stash(self) -> None:
+        """Put the current message aside until :meth:`unstash_all`."""
+
+    @abstractmethod
+    def unstash_all(self) -> None:
+        """Put every stashed message back at the front of the mailbox, in order."""
+
+    @abstractmethod
+    def reply(self, message: Any) -> None:
+        """Send ``message`` to the sender of the current message (dead letters if none)."""
+
+    @abstractmethod
+    def forward(self, ref: ActorRef[Any], message: Any) -> None:
+        """Send ``message`` to ``ref`` keeping the current message's sender."""
+
+    @abstractmethod
+    def pipe_to(
+        self,
+        awaitable: Awaitable[T],
+        ref: ActorRef[Any] | None = None,
+        *,
+        map_result: Callable[[T], Any] | None = None,
+        map_failure: Callable[[BaseException], Any] | None = None,
+    ) -> None:
+        """Await ``awaitable`` in the background and send its outcome to ``ref``
+        (default: this actor) as a message, so a handler need not wait.
+
+        The result is sent as is (or ``map_result(result)``); an exception is
+        sent as :class:`Failure` (or ``map_failure(exc)``).
+        """

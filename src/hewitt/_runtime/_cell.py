@@ -1,0 +1,652 @@
+"""Cell: one actor's runtime state (instance, mailbox, children, lifecycle).
+
+The cell is also the actor's :class:`Context`. All of its methods run on the
+system's event-loop thread, except ``open_mailbox`` and ``wake`` which are the
+thread-safe slow paths of ``ActorRef.tell``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+from ._actor import Actor, Behavior, Context, HandlerResult
+from ._errors import (
+    ActorInitializationError,
+    ActorNameTaken,
+    ActorSystemNotRunning,
+    InvalidActorName,
+    StashOverflow,
+)
+from ._messages import POISON_PILL, Terminated
+from ._ref import ActorRef, _Promise
+
+if TYPE_CHECKING:
+    from ._system import ActorSystem
+
+M = TypeVar("M")
+N = TypeVar("N")
+T = TypeVar("T")
+
+logger = logging.getLogger("hewitt")
+
+# Lifecycle states. NEW: pre_start has not run yet. STOPPING: waiting for
+# children and post_stop. DEAD: gone; its ref only reaches dead letters.
+NEW: Final = 0
+RUNNING: Final = 1
+STOPPING: Final = 2
+DEAD: Final = 3
+
+Envelope = tuple[Any, ActorRef[Any] | None]
+
+_VALID_NAME = re.compile(r"[A-Za-z0-9_\-.:@+=~,!*'()]+")
+_EMPTY_ARGS: tuple[Any, ...] = ()
+_EMPTY_KWARGS: dict[str, Any] = {}
+
+
+def describe(message: Any) -> str:
+    """The type name of a message, for errors and logs (never its payload)."""
+    return type(message).__qualname__
+
+
+class Cell(Context[M], Generic[M]):
+    __slots__ = (
+        "_stash",
+        "actor",
+        "args",
+        "behaviors",
+        "_children",
+        "envelope",
+        "factory",
+        "kwargs",
+        "mailbox",
+        "name",
+        "_parent",
+        "receive",
+        "ref",
+        "scheduled",
+        "state",
+        "stop_requested",
+        "suspended",
+        "system",
+        "watchers",
+        "watching",
+    )
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        parent: Cell[Any] | None,
+        name: str,
+        path: str,
+        factory: Callable[..., Actor[M]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.system = system
+        self._parent = parent
+        self.name = name
+        self.ref: ActorRef[M] = ActorRef(self, path, system._next_uid())
+        self.factory = factory
+        self.args = args or _EMPTY_ARGS
+        self.kwargs = kwargs or _EMPTY_KWARGS
+        self.actor: Actor[M] | None = None
+        self.receive: Behavior[M] | None = None
+        self.mailbox: deque[Envelope] | None = None
+        # True while the dispatcher owns the cell: queued, running or suspended
+        # in an async handler. Tells to a scheduled cell only append.
+        self.scheduled = False
+        self.state = NEW
+        self.stop_requested = False
+        self.envelope: Envelope | None = None
+        self.suspended: asyncio.Future[Any] | None = None
+        self._children: dict[str, Cell[Any]] | None = None
+        self.behaviors: list[Behavior[M]] | None = None
+        self._stash: deque[Envelope] | None = None
+        self.watchers: set[Cell[Any]] | None = None
+        self.watching: set[Cell[Any]] | None = None
+
+    # ------------------------------------------------------------------
+    # Delivery (thread-safe slow paths of ActorRef.tell)
+
+    def open_mailbox(self) -> deque[Envelope]:
+        # Mailboxes are created on first use: an empty deque costs 760 bytes and
+        # idle actors must stay under 1 KiB. The lock makes creation atomic when
+        # a foreign thread and the loop thread race on the first message.
+        with self.system._mailbox_lock:
+            mailbox = self.mailbox
+            if mailbox is None:
+                mailbox = self.mailbox = deque()
+            return mailbox
+
+    def wake(self) -> None:
+        system = self.system
+        if get_ident() == system._loop_thread_id:
+            self.wake_on_loop()
+        else:
+            system._call_on_loop(self.wake_on_loop)
+
+    def wake_on_loop(self) -> None:
+        if self.scheduled:
+            return
+        if self.state >= STOPPING:
+            self._drain_to_dead_letters("recipient stopped")
+            return
+        mailbox = self.mailbox
+        if mailbox:
+            self.scheduled = True
+            self.system._dispatcher.schedule(self)
+
+    # ------------------------------------------------------------------
+    # Turns
+
+    def run_turn(self, throughput: int) -> int:
+        """Handle up to ``throughput`` messages; returns how many were handled."""
+        if self.state != RUNNING:
+            if self.state != NEW or not self._start():
+                return 0
+        mailbox = self.mailbox
+        n = 0
+        if mailbox is not None:
+            popleft = mailbox.popleft
+            while n < throughput:
+                receive = self.receive
+                if receive is None or not mailbox:
+                    break
+                envelope = popleft()
+                n += 1
+                self.envelope = envelope
+                message = envelope[0]
+                if message is POISON_PILL:
+                    self.stop()
+                    break
+                try:
+                    result = receive(message)
+                except Exception as exc:
+                    self._on_failure(exc, envelope)
+                    if self.state != RUNNING:
+                        break  # restarted into NEW: pre_start runs next turn
+                    continue
+                if result is not None:
+                    self._suspend(result)
+                    return n
+        self._end_turn()
+        return n
+
+    def _end_turn(self) -> None:
+        """End of a turn (or of an async handler): stop, requeue or go idle."""
+        self.envelope = None
+        if self.stop_requested:
+            self._terminate()
+            return
+        mailbox = self.mailbox
+        if mailbox or self.state == NEW:
+            self.system._dispatcher.schedule(self)
+            return
+        self.scheduled = False
+        # A foreign thread may have appended between the check and the flag.
+        if mailbox:
+            self.scheduled = True
+            self.system._dispatcher.schedule(self)
+
+    def _suspend(self, result: Any) -> None:
+        if asyncio.iscoroutine(result):
+            future: asyncio.Future[Any] = self.system._loop.create_task(result)
+        elif asyncio.isfuture(result):
+            future = result
+        elif isinstance(result, Awaitable):
+            future = asyncio.ensure_future(result, loop=self.system._loop)
+        else:
+            self._on_failure(
+                TypeError(
+                    f"{self.ref.path}: handler returned {type(result).__qualname__!r}; "
+                    "handlers return None (or are async); use context.reply() to answer"
+                ),
+                self.envelope,
+            )
+            self._end_turn()
+            return
+        self.suspended = future
+        future.add_done_callback(self._resumed)
+
+    def _resumed(self, future: asyncio.Future[Any]) -> None:
+        self.suspended = None
+        if future.cancelled():
+            exc: BaseException | None = asyncio.CancelledError(
+                f"{self.ref.path}: async handler was cancelled"
+            )
+        else:
+            exc = future.exception()
+        state = self.state
+        if state == DEAD:
+            return
+        if state == STOPPING:  # an async post_stop has finished
+            if exc is not None:
+                logger.error("actor %s failed in post_stop", self.ref.path, exc_info=exc)
+            self._finalize()
+            return
+        if exc is not None:
+            if state == NEW:
+                self._start_failed(exc)
+            else:
+                self._on_failure(exc, self.envelope)
+        elif state == NEW:
+            self.state = RUNNING
+            self._publish_started()
+        self._end_turn()
+
+    # ------------------------------------------------------------------
+    # Construction, start, failure
+
+    def build(self) -> None:
+        """Build the actor instance from its factory (at spawn and at restart)."""
+        factory = self.factory
+        try:
+            if isinstance(factory, type) and issubclass(factory, Actor):
+                actor: Any = factory.__new__(factory)
+                actor.context = self
+                actor.__init__(*self.args, **self.kwargs)
+            else:
+                actor = factory(*self.args, **self.kwargs)
+                if isinstance(actor, Actor):
+                    actor.context = self
+        except Exception as exc:
+            raise ActorInitializationError(
+                f"{self.ref.path}: factory {getattr(factory, '__qualname__', factory)!r} "
+                f"raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(actor, Actor):
+            raise ActorInitializationError(
+                f"{self.ref.path}: factory returned {type(actor).__qualname__!r}, "
+                "not an hewitt.Actor"
+            )
+        self.actor = actor
+        self.receive = self._wrap(actor.receive)
+        self.behaviors = None
+
+    def _wrap(self, behavior: Behavior[M]) -> Behavior[M]:
+        actor = self.actor
+        if actor is None or not actor.blocking:
+            return behavior
+        system = self.system
+
+        def run_in_pool(message: M) -> HandlerResult:
+            return system._loop.run_in_executor(system._executor(), behavior, message)
+
+        return run_in_pool
+
+    def needs_start(self) -> bool:
+        return type(self.actor).pre_start is not Actor.pre_start
+
+    def _start(self) -> bool:
+        """Run pre_start; True when the cell may handle messages now."""
+        actor = self.actor
+        assert actor is not None
+        try:
+            result = actor.pre_start()
+        except Exception as exc:
+            self._start_failed(exc)
+            self._end_turn()
+            return False
+        if result is not None:
+            self._suspend(result)
+            return False
+        self.state = RUNNING
+        self._publish_started()
+        return True
+
+    def _start_failed(self, exc: BaseException) -> None:
+        logger.error(
+            "actor %s failed in pre_start; stopping it", self.ref.path, exc_info=exc
+        )
+        self.state = RUNNING
+        self.stop_requested = True
+        self.receive = None
+
+    def _publish_started(self) -> None:
+        if self.system.config.lifecycle_events:
+            from ._messages import ActorStarted
+
+            self.system.event_stream.publish(ActorStarted(self.ref))
+
+    def _on_failure(self, exc: Exception | BaseException, envelope: Envelope | None) -> None:
+        message, sender = envelope if envelope is not None else (None, None)
+        logger.error(
+            "actor %s failed handling %s; restarting it",
+            self.ref.path,
+            describe(message),
+            exc_info=exc,
+        )
+        self.system._failures += 1
+        if isinstance(sender, _Promise):
+            sender.fail(exc)
+        self.system._publish_failure(self.ref, describe(message), exc)
+        self._restart()
+
+    def _restart(self) -> None:
+        # Default directive until supervision strategies exist: restart from the
+        # factory with the mailbox kept, children stopped, stash put back first.
+        if self.stop_requested or self.state >= STOPPING:
+            return
+        self._stop_children()
+        stash = self._stash
+        if stash:
+            mailbox = self.mailbox if self.mailbox is not None else self.open_mailbox()
+            mailbox.extendleft(reversed(stash))
+            stash.clear()
+        try:
+            self.build()
+        except ActorInitializationError as exc:
+            logger.error("actor %s could not be restarted; stopping it", self.ref.path,
+                         exc_info=exc)
+            self.stop()
+            return
+        self.system._restarts += 1
+        if self.needs_start():
+            self.state = NEW
+
+    # ------------------------------------------------------------------
+    # Stopping
+
+    def request_stop(self) -> None:
+        """Stop from outside this actor's handlers (ref.stop, parent, shutdown)."""
+        if self.stop_requested or self.state >= STOPPING:
+            return
+        self.stop_requested = True
+        self.receive = None
+        if self.suspended is not None or self.system._dispatcher.current is self:
+            return  # the running handler finishes first; the turn's end terminates
+        # Idle or queued for a turn: terminate now (the dispatcher skips stopped cells).
+        self._terminate()
+
+    def _terminate(self) -> None:
+        if self.state >= STOPPING:
+            return
+        self.state = STOPPING
+        self.stop_requested = True
+        self.receive = None
+        self.scheduled = False
+        self._drain_to_dead_letters("recipient stopped")
+        stash = self._stash
+        if stash:
+            system = self.system
+            for message, sender in stash:
+                system._dead_letter(message, sender, self.ref, "stashed when the actor stopped")
+            stash.clear()
+        if not self._stop_children():
+            self._after_children()
+
+    def _stop_children(self) -> bool:
+        """Ask every child to stop; True when some are still stopping."""
+        children = self._children
+        if not children:
+            return False
+        for child in list(children.values()):
+            child.request_stop()
+        return bool(self._children)
+
+    def _after_children(self) -> None:
+        actor = self.actor
+        if actor is not None and type(actor).post_stop is not Actor.post_stop:
+            try:
+                result = actor.post_stop()
+            except Exception as exc:
+                logger.error("actor %s failed in post_stop", self.ref.path, exc_info=exc)
+                result = None
+            if result is not None:
+                self._suspend(result)
+                return
+        self._finalize()
+
+    def _finalize(self) -> None:
+        self.state = DEAD
+        self.receive = None
+        self.actor = None
+        self.behaviors = None
+        self._drain_to_dead_letters("recipient stopped")
+        system = self.system
+        ref = self.ref
+        watching = self.watching
+        if watching:
+            for target in watching:
+                if target.watchers is not None:
+                    target.watchers.discard(self)
+            self.watching = None
+        watchers = self.watchers
+        if watchers:
+            self.watchers = None
+            for watcher in watchers:
+                if watcher.watching is not None:
+                    watcher.watching.discard(self)
+                watcher.ref.tell(Terminated(ref))
+        parent = self._parent
+        if parent is not None:
+            siblings = parent._children
+            if siblings is not None and siblings.get(self.name) is self:
+                del siblings[self.name]
+                if parent.state == STOPPING and not siblings:
+                    parent._after_children()
+        system._on_terminated(self)
+
+    def _drain_to_dead_letters(self, reason: str) -> None:
+        mailbox = self.mailbox
+        if not mailbox:
+            return
+        system = self.system
+        ref = self.ref
+        while mailbox:
+            message, sender = mailbox.popleft()
+            system._dead_letter(message, sender, ref, reason)
+
+    @property
+    def is_alive(self) -> bool:
+        return self.state < STOPPING and not self.stop_requested
+
+    # ------------------------------------------------------------------
+    # Children
+
+    def spawn_child(
+        self,
+        factory: Callable[..., Actor[N]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+    ) -> ActorRef[N]:
+        if self.state >= STOPPING or self.stop_requested:
+            raise ActorSystemNotRunning(
+                f"cannot spawn a child of {self.ref.path}: it is stopping"
+            )
+        children = self._children
+        if children is None:
+            children = self._children = {}
+        system = self.system
+        if name is None:
+            name = system._next_name()
+        elif name in children:
+            raise ActorNameTaken(f"{self.ref.path} already has a live child named {name!r}")
+        elif name.startswith("$") or _VALID_NAME.fullmatch(name) is None:
+            raise InvalidActorName(
+                f"invalid actor name {name!r} under {self.ref.path}: use letters, digits "
+                "and -_.:@+=~,!*'() (a leading '$' is reserved for generated names)"
+            )
+        cell: Cell[N] = Cell(
+            system, self, name, self.ref.path + "/" + name, factory, args, kwargs
+        )
+        cell.build()
+        children[name] = cell
+        system._live += 1
+        if cell.needs_start():
+            cell.scheduled = True
+            system._dispatcher.schedule(cell)
+        else:
+            cell.state = RUNNING
+            if system.config.lifecycle_events:
+                cell._publish_started()
+        return cell.ref
+
+    # ------------------------------------------------------------------
+    # Context
+
+    @property
+    def self(self) -> ActorRef[M]:
+        return self.ref
+
+    @property
+    def sender(self) -> ActorRef[Any] | None:
+        envelope = self.envelope
+        return envelope[1] if envelope is not None else None
+
+    @property
+    def parent(self) -> ActorRef[Any]:
+        parent = self._parent
+        return parent.ref if parent is not None else self.ref
+
+    def children(self) -> list[ActorRef[Any]]:
+        return [child.ref for child in (self._children or {}).values()]
+
+    def child(self, name: str) -> ActorRef[Any] | None:
+        children = self._children
+        child = children.get(name) if children else None
+        return child.ref if child is not None else None
+
+    def spawn(
+        self,
+        factory: Callable[..., Actor[N]],
+        *args: Any,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[N]:
+        system = self.system
+        if get_ident() != system._loop_thread_id:
+            return system._call_on_loop_blocking(self.spawn_child, factory, args, kwargs, name)
+        return self.spawn_child(factory, args, kwargs, name)
+
+    def stop(self, ref: ActorRef[Any] | None = None) -> None:
+        if ref is None or ref._cell is self:
+            if get_ident() != self.system._loop_thread_id:
+                self.system._call_on_loop(self.stop)
+                return
+            if self.stop_requested or self.state >= STOPPING:
+                return
+            self.stop_requested = True
+            self.receive = None
+            if self.suspended is None and self.system._dispatcher.current is not self:
+                self._terminate()
+            return
+        target = ref._cell
+        if target is None or target._parent is not self:
+            raise ValueError(
+                f"{self.ref.path} can only stop itself or its children, not {ref.path}; "
+                "use ref.stop() to stop any actor"
+            )
+        self.system._call_on_loop(target.request_stop)
+
+    def watch(self, ref: ActorRef[Any]) -> None:
+        self.system._call_on_loop(self._watch, ref)
+
+    def _watch(self, ref: ActorRef[Any]) -> None:
+        target = ref._cell
+        if target is None or target.state == DEAD:
+            self.ref.tell(Terminated(ref))
+            return
+        if target.watchers is None:
+            target.watchers = set()
+        target.watchers.add(self)
+        if self.watching is None:
+            self.watching = set()
+        self.watching.add(target)
+
+    def unwatch(self, ref: ActorRef[Any]) -> None:
+        self.system._call_on_loop(self._unwatch, ref)
+
+    def _unwatch(self, ref: ActorRef[Any]) -> None:
+        target = ref._cell
+        if target is not None:
+            if target.watchers is not None:
+                target.watchers.discard(self)
+            if self.watching is not None:
+                self.watching.discard(target)
+        mailbox = self.mailbox
+        if mailbox:
+            # A Terminated already queued for ref must not be delivered after unwatch.
+            kept = [e for e in mailbox if not (isinstance(e[0], Terminated) and e[0].ref == ref)]
+            if len(kept) != len(mailbox):
+                mailbox.clear()
+                mailbox.extend(kept)
+
+    def become(self, behavior: Behavior[M], *, discard_old: bool = True) -> None:
+        if self.stop_requested:
+            return
+        if not discard_old:
+            if self.behaviors is None:
+                self.behaviors = []
+            current = self.receive
+            assert current is not None
+            self.behaviors.append(current)
+        self.receive = self._wrap(behavior)
+
+    def unbecome(self) -> None:
+        if self.stop_requested:
+            return
+        behaviors = self.behaviors
+        if behaviors:
+            self.receive = behaviors.pop()
+        elif self.actor is not None:
+            self.receive = self._wrap(self.actor.receive)
+
+    def stash(self) -> None:
+        envelope = self.envelope
+        if envelope is None:
+            raise RuntimeError(f"{self.ref.path}: stash() outside a message handler")
+        stash = self._stash
+        if stash is None:
+            stash = self._stash = deque()
+        capacity = self.system.config.stash_capacity
+        if len(stash) >= capacity:
+            raise StashOverflow(
+                f"{self.ref.path}: stash is full ({capacity} messages); "
+                f"cannot stash {describe(envelope[0])}"
+            )
+        stash.append(envelope)
+
+    def unstash_all(self) -> None:
+        stash = self._stash
+        if not stash:
+            return
+        mailbox = self.mailbox if self.mailbox is not None else self.open_mailbox()
+        mailbox.extendleft(reversed(stash))
+        stash.clear()
+
+    def reply(self, message: Any) -> None:
+        envelope = self.envelope
+        sender = envelope[1] if envelope is not None else None
+        if sender is None:
+            self.system._dead_letter(message, self.ref, self.ref, "reply with no sender")
+            return
+        sender.tell(message, self.ref)
+
+    def forward(self, ref: ActorRef[Any], message: Any) -> None:
+        envelope = self.envelope
+        ref.tell(message, envelope[1] if envelope is not None else None)
+
+    def pipe_to(
+        self,
+        awaitable: Awaitable[T],
+        ref: ActorRef[Any] | None = None,
+        *,
+        map_result: Callable[[T], Any] | None = None,
+        map_failure: Callable[[BaseException], Any] | None = None,
+    ) -> None:
+        self.system.pipe_to(
+            awaitable, ref if ref is not None else self.ref,
+            map_result=map_result, map_failure=map_failure,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Context of {self.ref.path}>"
+

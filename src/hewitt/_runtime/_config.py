@@ -1,0 +1,51 @@
+"""Configuration of an actor system: data, validated when built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemConfig:
+    """Settings of an :class:`ActorSystem`; every default is written here.
+
+    Attributes:
+        throughput: most messages one actor handles in a turn before the
+            dispatcher moves on to the next ready actor (fairness).
+        batch_messages: most messages the dispatcher handles before it yields
+            to the event loop, so that I/O and other tasks keep running.
+        ask_timeout: seconds an ``ask`` waits when no timeout is given.
+        stash_capacity: most messages one actor may stash.
+        use_uvloop: run on uvloop when the system owns its loop (threaded mode,
+            :func:`hewitt.run`) and uvloop is installed.
+        executor_workers: threads of the pool that runs handlers of actors with
+            ``blocking = True``.
+        dead_letter_log_limit: dead letters logged per ``dead_letter_log_window``
+            seconds; the rest are counted, published and summarised.
+        shutdown_timeout: seconds ``shutdown`` waits for actors to stop before
+            it cancels the handlers still running and reports them.
+        lifecycle_events: publish ActorStarted / ActorStopped on the event stream.
+    """
+
+    throughput: int = 100
+    batch_messages: int = 8192
+    ask_timeout: float = 5.0
+    stash_capacity: int = 100_000
+    use_uvloop: bool = True
+    executor_workers: int = 8
+    dead_letter_log_limit: int = 10
+    dead_letter_log_window: float = 10.0
+    shutdown_timeout: float = 10.0
+    lifecycle_events: bool = False
+
+    def __post_init__(self) -> None:
+        for field in ("throughput", "batch_messages", "stash_capacity", "executor_workers"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"SystemConfig.{field} must be an int >= 1, got {value!r}")
+        for field in ("ask_timeout", "dead_letter_log_window", "shutdown_timeout"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"SystemConfig.{field} must be a number > 0, got {value!r}")
+        if self.dead_letter_log_limit < 0:
+            raise ValueError("SystemConfig.dead_letter_log_limit must be >= 0")

@@ -1,0 +1,85 @@
+"""The dispatcher: runs ready actors in turns inside event-loop callbacks.
+
+An idle actor holds no task and is not in the ready queue. When a message
+arrives for an idle actor, its cell is appended to the ready queue and, if the
+dispatcher is not already scheduled, one ``loop.call_soon`` schedules it. Each
+callback runs cells in FIFO order, at most ``throughput`` messages per cell per
+turn (a cell with more messages goes to the back of the queue), and at most
+``batch_messages`` messages per callback before yielding to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherStatistics:
+    """A snapshot of the dispatcher's counters."""
+
+    messages_processed: int
+    callbacks: int
+    ready_actors: int
+
+
+class Dispatcher:
+    __slots__ = (
+        "_callbacks",
+        "_loop",
+        "_messages",
+        "_ready",
+        "_scheduled",
+        "batch_messages",
+        "current",
+        "throughput",
+    )
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, throughput: int, batch_messages: int
+    ) -> None:
+        self._loop = loop
+        self._ready: deque[Cell[Any]] = deque()
+        self._scheduled = False
+        self._messages = 0
+        self._callbacks = 0
+        self.throughput = throughput
+        self.batch_messages = batch_messages
+        #: The cell whose turn is running, so that a stop requested from its own
+        #: handler waits for the handler to return.
+        self.current: Cell[Any] | None = None
+
+    def schedule(self, cell: Cell[Any]) -> None:
+        """Queue a cell for a turn. Event-loop thread only."""
+        self._ready.append(cell)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        ready = self._ready
+        popleft = ready.popleft
+        throughput = self.throughput
+        budget = self.batch_messages
+        done = 0
+        try:
+            while ready and done < budget:
+                cell = popleft()
+                self.current = cell
+                done += cell.run_turn(throughput)
+        finally:
+            self.current = None
+            self._messages += done
+            self._callbacks += 1
+            if ready:
+                self._loop.call_soon(self._run)
+            else:
+                self._scheduled = False
+
+    def statistics(self) -> DispatcherStatistics:
+        return DispatcherStatistics(self._messages, self._callbacks, len(self._ready))

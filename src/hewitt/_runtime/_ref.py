@@ -1,0 +1,287 @@
+"""ActorRef: the only handle users hold on an actor.
+
+A ref is an address (system name, hierarchical path, incarnation id); a local
+ref also keeps a direct pointer to its cell, which is the fast path of ``tell``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+
+from ._errors import AskTimeout, DeliveryError, WrongThread
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+    from ._system import ActorSystem
+
+M = TypeVar("M", contravariant=True)
+
+
+class ActorAddress(msgspec.Struct, frozen=True):
+    """The serializable identity of an actor: system name, path and incarnation."""
+
+    system: str
+    path: str
+    uid: int
+
+
+class ActorRef(Generic[M]):
+    """A typed, immutable, hashable handle on an actor that accepts messages of type ``M``.
+
+    ``tell`` never blocks and may be called from any thread. Two refs are equal
+    when they name the same incarnation of the same path in the same system.
+    """
+
+    __slots__ = ("_cell", "path", "uid")
+
+    _cell: Cell[Any] | None
+    path: str
+    uid: int
+
+    def __init__(self, cell: Cell[Any] | None, path: str, uid: int) -> None:
+        self._cell = cell
+        self.path = path
+        self.uid = uid
+
+    def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
+        """Send ``message`` without waiting; ``sender`` is what the recipient may reply to.
+
+        Never blocks, never raises for a stopped recipient: the message then goes
+        to dead letters.
+        """
+        cell = self._cell
+        if cell is None:
+            _unbound_tell(self, message, sender)
+            return
+        mailbox = cell.mailbox
+        if mailbox is None:
+            mailbox = cell.open_mailbox()
+        mailbox.append((message, sender))
+        if not cell.scheduled:
+            cell.wake()
+
+    async def ask(self, message: M, *, timeout: float | None = None) -> Any:
+        """Send ``message`` and wait for the first reply.
+
+        Raises :class:`AskTimeout` (naming this actor and the message type) when
+        no reply comes within ``timeout`` seconds (default:
+        ``SystemConfig.ask_timeout``), :class:`DeliveryError` when the recipient
+        is stopped, and re-raises the exception if the handler failed. Usable
+        from any event loop; from the system's own loop it takes the fast path.
+        """
+        cell = self._cell
+        if cell is None:
+            raise DeliveryError(self.path, type(message).__name__, "the ref is not bound")
+        system = cell.system
+        if timeout is None:
+            timeout = system.config.ask_timeout
+        loop = system._loop
+        if asyncio.get_running_loop() is not loop:
+            return await asyncio.wrap_future(self._ask_threadsafe(message, timeout))
+        future: asyncio.Future[Any] = loop.create_future()
+        promise = AskRef(future, self, message, timeout)
+        mailbox = cell.mailbox
+        if mailbox is None:
+            mailbox = cell.open_mailbox()
+        mailbox.append((message, promise))
+        if not cell.scheduled:
+            cell.wake()
+        system._ask_timeouts.add(timeout, promise)
+        return await future
+
+    def ask_blocking(self, message: M, *, timeout: float | None = None) -> Any:
+        """``ask`` for synchronous code on other threads: blocks until the reply.
+
+        Raises :class:`WrongThread` on the system's event-loop thread, where it
+        would deadlock.
+        """
+        cell = self._cell
+        if cell is None:
+            raise DeliveryError(self.path, type(message).__name__, "the ref is not bound")
+        system = cell.system
+        if get_ident() == system._loop_thread_id:
+            raise WrongThread(
+                f"ask_blocking to {self.path} was called on the actor system's event-loop "
+                "thread, where it would deadlock; use `await ref.ask(...)` there"
+            )
+        if timeout is None:
+            timeout = system.config.ask_timeout
+        return self._ask_threadsafe(message, timeout).result()
+
+    def _ask_threadsafe(self, message: Any, timeout: float) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        promise = ThreadSafeAskRef(future, self, message, timeout)
+        self.tell(message, promise)
+        cell = self._cell
+        assert cell is not None
+        cell.system._call_on_loop(cell.system._ask_timeouts.add, timeout, promise)
+        return future
+
+    def stop(self) -> None:
+        """Ask the actor to stop: it finishes its current message, its queued
+        messages go to dead letters, its children stop first, then ``post_stop``
+        runs. Returns at once; see :meth:`wait_terminated`. Thread-safe."""
+        cell = self._cell
+        if cell is not None:
+            cell.system._call_on_loop(cell.request_stop)
+
+    async def wait_terminated(self, timeout: float | None = None) -> None:
+        """Wait until the actor has stopped (at once if it already has)."""
+        cell = self._cell
+        if cell is None:
+            return
+        await asyncio.wait_for(cell.system._termination_future(cell), timeout)
+
+    @property
+    def name(self) -> str:
+        """The last element of the path."""
+        return self.path.rpartition("/")[2]
+
+    @property
+    def address(self) -> ActorAddress:
+        """The serializable address of this ref (see ``ActorSystem.resolve``)."""
+        cell = self._cell
+        system = cell.system.name if cell is not None else ""
+        return ActorAddress(system, self.path, self.uid)
+
+    @property
+    def is_alive(self) -> bool:
+        """True while the actor has not stopped (a snapshot; it may stop right after)."""
+        cell = self._cell
+        return cell is not None and cell.is_alive
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ActorRef):
+            return NotImplemented
+        return self.uid == other.uid and self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.uid))
+
+    def __repr__(self) -> str:
+        return f"ActorRef({self.path}#{self.uid})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"{self!r} cannot be pickled; serialize `ref.address` (msgspec) and "
+            "`ActorSystem.resolve` it on the other side"
+        )
+
+    def __copy__(self) -> ActorRef[M]:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> ActorRef[M]:
+        return self
+
+
+def _unbound_tell(ref: ActorRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
+    # A ref that resolves to no live actor (unknown path, stale incarnation).
+    if isinstance(sender, _Promise):
+        sender.fail(DeliveryError(ref.path, type(message).__name__, "no such actor"))
+
+
+class _Promise(ActorRef[Any]):
+    """A temporary ref that completes an ask when it is told the reply."""
+
+    __slots__ = ("_message_type", "_target", "_timeout")
+
+    def __init__(self, target: ActorRef[Any], message: Any, timeout: float) -> None:
+        super().__init__(None, target.path + "/$ask", -1)
+        self._target = target
+        self._message_type = type(message)
+        self._timeout = timeout
+
+    @property
+    def done(self) -> bool:
+        raise NotImplementedError
+
+    def fail(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def expire(self) -> None:
+        self.fail(AskTimeout(self._target.path, self._message_type.__name__, self._timeout))
+
+    def _late(self, message: Any, sender: ActorRef[Any] | None) -> None:
+        target = self._target._cell
+        if target is not None:
+            target.system._dead_letter(message, sender, self, "reply to an expired or completed ask")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"AskRef({self._target.path}, {self._message_type.__name__})"
+
+
+class AskRef(_Promise):
+    """Promise for an ``ask`` made on the system's own event loop."""
+
+    __slots__ = ("_future",)
+
+    def __init__(
+        self, future: asyncio.Future[Any], target: ActorRef[Any], message: Any, timeout: float
+    ) -> None:
+        super().__init__(target, message, timeout)
+        self._future = future
+
+    @property
+    def done(self) -> bool:
+        return self._future.done()
+
+    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
+        target = self._target._cell
+        if target is not None and get_ident() != target.system._loop_thread_id:
+            target.system._call_on_loop(self.tell, message, sender)
+            return
+        if self._future.done():
+            self._late(message, sender)
+        else:
+            self._future.set_result(message)
+
+    def fail(self, exc: BaseException) -> None:
+        target = self._target._cell
+        if target is not None and get_ident() != target.system._loop_thread_id:
+            target.system._call_on_loop(self.fail, exc)
+            return
+        if not self._future.done():
+            self._future.set_exception(exc)
+
+
+class ThreadSafeAskRef(_Promise):
+    """Promise for an ``ask`` made from another thread or another event loop."""
+
+    __slots__ = ("_future",)
+
+    def __init__(
+        self,
+        future: concurrent.futures.Future[Any],
+        target: ActorRef[Any],
+        message: Any,
+        timeout: float,
+    ) -> None:
+        super().__init__(target, message, timeout)
+        self._future = future
+
+    @property
+    def done(self) -> bool:
+        return self._future.done()
+
+    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
+        try:
+            self._future.set_result(message)
+        except concurrent.futures.InvalidStateError:
+            self._late(message, sender)
+
+    def fail(self, exc: BaseException) -> None:
+        try:
+            self._future.set_exception(exc)
+        except concurrent.futures.InvalidStateError:
+            pass
