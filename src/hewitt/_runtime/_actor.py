@@ -84,10 +84,8 @@ class Context(ABC, Generic[M]):
     def parent(self) -> ActorRef[Any]:
         """The ref of the actor that spawned this one (a guardian for top-level actors)."""
 
-    @property
-    @abstractmethod
-    def system(self) -> ActorSystem:
-        """The actor system this actor lives in."""
+    #: The actor system this actor lives in.
+    system: ActorSystem
 
     @abstractmethod
     def children(self) -> list[ActorRef[Any]]:

@@ -15,7 +15,9 @@ from math import inf
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._ref import _Promise
+    from ._ref import AskRef, ThreadSafeAskRef
+
+    _Promise = AskRef | ThreadSafeAskRef
 
 
 class AskTimeouts:
@@ -32,7 +34,7 @@ class AskTimeouts:
         lane = self._lanes.get(timeout)
         if lane is None:
             lane = self._lanes[timeout] = deque()
-        while lane and lane[0][1].done:
+        while lane and lane[0][1]._future.done():
             lane.popleft()
         lane.append((deadline, promise))
         if deadline < self._timer_when:

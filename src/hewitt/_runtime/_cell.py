@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._actor import Actor, Behavior, Context, HandlerResult
 from ._errors import (
@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._messages import POISON_PILL, Terminated
 from ._ref import ActorRef, _Promise
+from ._states import DEAD, NEW, RUNNING, STOPPING
 
 if TYPE_CHECKING:
     from ._system import ActorSystem
@@ -35,14 +36,23 @@ T = TypeVar("T")
 
 logger = logging.getLogger("hewitt")
 
-# Lifecycle states. NEW: pre_start has not run yet. STOPPING: waiting for
-# children and post_stop. DEAD: gone; its ref only reaches dead letters.
-NEW: Final = 0
-RUNNING: Final = 1
-STOPPING: Final = 2
-DEAD: Final = 3
 
+# A mailbox item is the message itself when it was told without a sender (the
+# common case, allocation-free), else a (message, sender) tuple.
 Envelope = tuple[Any, ActorRef[Any] | None]
+Item = Any
+
+
+def _call(behavior: Behavior[Any], message: Any) -> None:
+    behavior(message)
+
+
+def split(item: Item) -> Envelope:
+    """(message, sender) of a mailbox item."""
+    if type(item) is tuple:
+        return item
+    return item, None
+
 
 _VALID_NAME = re.compile(r"[A-Za-z0-9_\-.:@+=~,!*'()]+")
 _EMPTY_ARGS: tuple[Any, ...] = ()
@@ -56,17 +66,17 @@ def describe(message: Any) -> str:
 
 class Cell(Context[M], Generic[M]):
     __slots__ = (
+        "_children",
+        "_parent",
         "_stash",
         "actor",
         "args",
         "behaviors",
-        "_children",
         "envelope",
         "factory",
         "kwargs",
         "mailbox",
         "name",
-        "_parent",
         "receive",
         "ref",
         "scheduled",
@@ -97,24 +107,24 @@ class Cell(Context[M], Generic[M]):
         self.kwargs = kwargs or _EMPTY_KWARGS
         self.actor: Actor[M] | None = None
         self.receive: Behavior[M] | None = None
-        self.mailbox: deque[Envelope] | None = None
+        self.mailbox: deque[Item] | None = None
         # True while the dispatcher owns the cell: queued, running or suspended
         # in an async handler. Tells to a scheduled cell only append.
         self.scheduled = False
         self.state = NEW
         self.stop_requested = False
-        self.envelope: Envelope | None = None
+        self.envelope: Item = None
         self.suspended: asyncio.Future[Any] | None = None
         self._children: dict[str, Cell[Any]] | None = None
         self.behaviors: list[Behavior[M]] | None = None
-        self._stash: deque[Envelope] | None = None
+        self._stash: deque[Item] | None = None
         self.watchers: set[Cell[Any]] | None = None
         self.watching: set[Cell[Any]] | None = None
 
     # ------------------------------------------------------------------
     # Delivery (thread-safe slow paths of ActorRef.tell)
 
-    def open_mailbox(self) -> deque[Envelope]:
+    def open_mailbox(self) -> deque[Item]:
         # Mailboxes are created on first use: an empty deque costs 760 bytes and
         # idle actors must stay under 1 KiB. The lock makes creation atomic when
         # a foreign thread and the loop thread race on the first message.
@@ -147,34 +157,40 @@ class Cell(Context[M], Generic[M]):
 
     def run_turn(self, throughput: int) -> int:
         """Handle up to ``throughput`` messages; returns how many were handled."""
-        if self.state != RUNNING:
-            if self.state != NEW or not self._start():
-                return 0
+        if self.state != RUNNING and (self.state != NEW or not self._start()):
+            return 0
         mailbox = self.mailbox
+        receive = self.receive
         n = 0
-        if mailbox is not None:
+        if mailbox and receive is not None:
             popleft = mailbox.popleft
-            while n < throughput:
-                receive = self.receive
-                if receive is None or not mailbox:
-                    break
-                envelope = popleft()
-                n += 1
-                self.envelope = envelope
-                message = envelope[0]
-                if message is POISON_PILL:
-                    self.stop()
-                    break
-                try:
-                    result = receive(message)
-                except Exception as exc:
-                    self._on_failure(exc, envelope)
-                    if self.state != RUNNING:
-                        break  # restarted into NEW: pre_start runs next turn
-                    continue
-                if result is not None:
-                    self._suspend(result)
-                    return n
+            k = len(mailbox)
+            k = min(k, throughput)
+            try:
+                for n in range(1, k + 1):
+                    item = popleft()
+                    self.envelope = item
+                    message = item[0] if type(item) is tuple else item
+                    if message is POISON_PILL:
+                        self.stop()
+                        break
+                    try:
+                        result = receive(message)
+                    except Exception as exc:
+                        self._on_failure(exc, item)
+                        if self.state != RUNNING:
+                            break  # restarted into NEW: pre_start runs next turn
+                        result = None
+                    if result is not None:
+                        self._suspend(result)
+                        return n
+                    if self.receive is not receive:  # become, stop or restart
+                        receive = self.receive
+                        if receive is None:
+                            break
+            except IndexError:
+                # unwatch() removed a queued Terminated during this turn.
+                n -= 1
         self._end_turn()
         return n
 
@@ -276,12 +292,13 @@ class Cell(Context[M], Generic[M]):
         system = self.system
 
         def run_in_pool(message: M) -> HandlerResult:
-            return system._loop.run_in_executor(system._executor(), behavior, message)
+            return system._loop.run_in_executor(system._executor(), _call, behavior, message)
 
         return run_in_pool
 
     def needs_start(self) -> bool:
-        return type(self.actor).pre_start is not Actor.pre_start
+        actor = self.actor
+        return actor is not None and type(actor).pre_start is not Actor.pre_start
 
     def _start(self) -> bool:
         """Run pre_start; True when the cell may handle messages now."""
@@ -301,9 +318,7 @@ class Cell(Context[M], Generic[M]):
         return True
 
     def _start_failed(self, exc: BaseException) -> None:
-        logger.error(
-            "actor %s failed in pre_start; stopping it", self.ref.path, exc_info=exc
-        )
+        logger.error("actor %s failed in pre_start; stopping it", self.ref.path, exc_info=exc)
         self.state = RUNNING
         self.stop_requested = True
         self.receive = None
@@ -314,8 +329,8 @@ class Cell(Context[M], Generic[M]):
 
             self.system.event_stream.publish(ActorStarted(self.ref))
 
-    def _on_failure(self, exc: Exception | BaseException, envelope: Envelope | None) -> None:
-        message, sender = envelope if envelope is not None else (None, None)
+    def _on_failure(self, exc: Exception | BaseException, item: Item) -> None:
+        message, sender = split(item)
         logger.error(
             "actor %s failed handling %s; restarting it",
             self.ref.path,
@@ -342,8 +357,9 @@ class Cell(Context[M], Generic[M]):
         try:
             self.build()
         except ActorInitializationError as exc:
-            logger.error("actor %s could not be restarted; stopping it", self.ref.path,
-                         exc_info=exc)
+            logger.error(
+                "actor %s could not be restarted; stopping it", self.ref.path, exc_info=exc
+            )
             self.stop()
             return
         self.system._restarts += 1
@@ -375,7 +391,8 @@ class Cell(Context[M], Generic[M]):
         stash = self._stash
         if stash:
             system = self.system
-            for message, sender in stash:
+            for item in stash:
+                message, sender = split(item)
                 system._dead_letter(message, sender, self.ref, "stashed when the actor stopped")
             stash.clear()
         if not self._stop_children():
@@ -423,7 +440,8 @@ class Cell(Context[M], Generic[M]):
             for watcher in watchers:
                 if watcher.watching is not None:
                     watcher.watching.discard(self)
-                watcher.ref.tell(Terminated(ref))
+                watcher_ref: ActorRef[Any] = watcher.ref
+                watcher_ref.tell(Terminated(ref))
         parent = self._parent
         if parent is not None:
             siblings = parent._children
@@ -440,7 +458,7 @@ class Cell(Context[M], Generic[M]):
         system = self.system
         ref = self.ref
         while mailbox:
-            message, sender = mailbox.popleft()
+            message, sender = split(mailbox.popleft())
             system._dead_letter(message, sender, ref, reason)
 
     @property
@@ -458,9 +476,7 @@ class Cell(Context[M], Generic[M]):
         name: str | None,
     ) -> ActorRef[N]:
         if self.state >= STOPPING or self.stop_requested:
-            raise ActorSystemNotRunning(
-                f"cannot spawn a child of {self.ref.path}: it is stopping"
-            )
+            raise ActorSystemNotRunning(f"cannot spawn a child of {self.ref.path}: it is stopping")
         children = self._children
         if children is None:
             children = self._children = {}
@@ -474,9 +490,7 @@ class Cell(Context[M], Generic[M]):
                 f"invalid actor name {name!r} under {self.ref.path}: use letters, digits "
                 "and -_.:@+=~,!*'() (a leading '$' is reserved for generated names)"
             )
-        cell: Cell[N] = Cell(
-            system, self, name, self.ref.path + "/" + name, factory, args, kwargs
-        )
+        cell: Cell[N] = Cell(system, self, name, self.ref.path + "/" + name, factory, args, kwargs)
         cell.build()
         children[name] = cell
         system._live += 1
@@ -498,8 +512,8 @@ class Cell(Context[M], Generic[M]):
 
     @property
     def sender(self) -> ActorRef[Any] | None:
-        envelope = self.envelope
-        return envelope[1] if envelope is not None else None
+        item = self.envelope
+        return item[1] if type(item) is tuple else None
 
     @property
     def parent(self) -> ActorRef[Any]:
@@ -552,7 +566,8 @@ class Cell(Context[M], Generic[M]):
     def _watch(self, ref: ActorRef[Any]) -> None:
         target = ref._cell
         if target is None or target.state == DEAD:
-            self.ref.tell(Terminated(ref))
+            own: ActorRef[Any] = self.ref
+            own.tell(Terminated(ref))
             return
         if target.watchers is None:
             target.watchers = set()
@@ -574,7 +589,9 @@ class Cell(Context[M], Generic[M]):
         mailbox = self.mailbox
         if mailbox:
             # A Terminated already queued for ref must not be delivered after unwatch.
-            kept = [e for e in mailbox if not (isinstance(e[0], Terminated) and e[0].ref == ref)]
+            kept = [
+                item for item in mailbox if not (isinstance(item, Terminated) and item.ref == ref)
+            ]
             if len(kept) != len(mailbox):
                 mailbox.clear()
                 mailbox.extend(kept)
@@ -601,7 +618,7 @@ class Cell(Context[M], Generic[M]):
 
     def stash(self) -> None:
         envelope = self.envelope
-        if envelope is None:
+        if envelope is None or self.state != RUNNING:
             raise RuntimeError(f"{self.ref.path}: stash() outside a message handler")
         stash = self._stash
         if stash is None:
@@ -610,7 +627,7 @@ class Cell(Context[M], Generic[M]):
         if len(stash) >= capacity:
             raise StashOverflow(
                 f"{self.ref.path}: stash is full ({capacity} messages); "
-                f"cannot stash {describe(envelope[0])}"
+                f"cannot stash {describe(split(envelope)[0])}"
             )
         stash.append(envelope)
 
@@ -623,16 +640,16 @@ class Cell(Context[M], Generic[M]):
         stash.clear()
 
     def reply(self, message: Any) -> None:
-        envelope = self.envelope
-        sender = envelope[1] if envelope is not None else None
+        item = self.envelope
+        sender = item[1] if type(item) is tuple else None
         if sender is None:
             self.system._dead_letter(message, self.ref, self.ref, "reply with no sender")
             return
         sender.tell(message, self.ref)
 
     def forward(self, ref: ActorRef[Any], message: Any) -> None:
-        envelope = self.envelope
-        ref.tell(message, envelope[1] if envelope is not None else None)
+        item = self.envelope
+        ref.tell(message, item[1] if type(item) is tuple else None)
 
     def pipe_to(
         self,
@@ -643,10 +660,11 @@ class Cell(Context[M], Generic[M]):
         map_failure: Callable[[BaseException], Any] | None = None,
     ) -> None:
         self.system.pipe_to(
-            awaitable, ref if ref is not None else self.ref,
-            map_result=map_result, map_failure=map_failure,
+            awaitable,
+            ref if ref is not None else self.ref,
+            map_result=map_result,
+            map_failure=map_failure,
         )
 
     def __repr__(self) -> str:
         return f"<Context of {self.ref.path}>"
-

@@ -25,6 +25,9 @@ class SystemConfig:
         shutdown_timeout: seconds ``shutdown`` waits for actors to stop before
             it cancels the handlers still running and reports them.
         lifecycle_events: publish ActorStarted / ActorStopped on the event stream.
+        direct_asks: most asks that an awaiting caller may run directly on an
+            idle recipient (see docs/architecture.md, "direct hand-off") before
+            the dispatcher yields to the event loop; 0 disables it.
     """
 
     throughput: int = 100
@@ -37,6 +40,7 @@ class SystemConfig:
     dead_letter_log_window: float = 10.0
     shutdown_timeout: float = 10.0
     lifecycle_events: bool = False
+    direct_asks: int = 32
 
     def __post_init__(self) -> None:
         for field in ("throughput", "batch_messages", "stash_capacity", "executor_workers"):
@@ -47,5 +51,9 @@ class SystemConfig:
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"SystemConfig.{field} must be a number > 0, got {value!r}")
+        if not isinstance(self.direct_asks, int) or self.direct_asks < 0:
+            raise ValueError(
+                f"SystemConfig.direct_asks must be an int >= 0, got {self.direct_asks!r}"
+            )
         if self.dead_letter_log_limit < 0:
             raise ValueError("SystemConfig.dead_letter_log_limit must be >= 0")

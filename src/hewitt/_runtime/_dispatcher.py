@@ -37,11 +37,17 @@ class Dispatcher:
         "_scheduled",
         "batch_messages",
         "current",
+        "direct_budget",
+        "direct_limit",
         "throughput",
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, throughput: int, batch_messages: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        throughput: int,
+        batch_messages: int,
+        direct_limit: int = 32,
     ) -> None:
         self._loop = loop
         self._ready: deque[Cell[Any]] = deque()
@@ -53,6 +59,9 @@ class Dispatcher:
         #: The cell whose turn is running, so that a stop requested from its own
         #: handler waits for the handler to return.
         self.current: Cell[Any] | None = None
+        #: Direct hand-offs (see ActorRef.ask) left before the next loop turn.
+        self.direct_limit = direct_limit
+        self.direct_budget = direct_limit
 
     def schedule(self, cell: Cell[Any]) -> None:
         """Queue a cell for a turn. Event-loop thread only."""
@@ -61,7 +70,22 @@ class Dispatcher:
             self._scheduled = True
             self._loop.call_soon(self._run)
 
+    def run_direct(self, cell: Cell[Any]) -> None:
+        """Run one turn of an idle cell now, on the caller's stack (see ask)."""
+        self.direct_budget -= 1
+        cell.scheduled = True
+        self.current = cell
+        try:
+            self._messages += cell.run_turn(self.throughput)
+        finally:
+            self.current = None
+        if not self.direct_budget and not self._scheduled:
+            # Budget spent: make sure a loop turn comes to refill it.
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
     def _run(self) -> None:
+        self.direct_budget = self.direct_limit
         ready = self._ready
         popleft = ready.popleft
         throughput = self.throughput

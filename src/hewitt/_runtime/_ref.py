@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
 from ._errors import AskTimeout, DeliveryError, WrongThread
+from ._states import RUNNING
 
 if TYPE_CHECKING:
     from ._cell import Cell
     from ._system import ActorSystem
 
-M = TypeVar("M", contravariant=True)
+M_contra = TypeVar("M_contra", contravariant=True)
 
 
 class ActorAddress(msgspec.Struct, frozen=True):
@@ -30,7 +32,7 @@ class ActorAddress(msgspec.Struct, frozen=True):
     uid: int
 
 
-class ActorRef(Generic[M]):
+class ActorRef(Generic[M_contra]):
     """A typed, immutable, hashable handle on an actor that accepts messages of type ``M``.
 
     ``tell`` never blocks and may be called from any thread. Two refs are equal
@@ -48,7 +50,7 @@ class ActorRef(Generic[M]):
         self.path = path
         self.uid = uid
 
-    def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
+    def tell(self, message: M_contra, sender: ActorRef[Any] | None = None) -> None:
         """Send ``message`` without waiting; ``sender`` is what the recipient may reply to.
 
         Never blocks, never raises for a stopped recipient: the message then goes
@@ -61,11 +63,17 @@ class ActorRef(Generic[M]):
         mailbox = cell.mailbox
         if mailbox is None:
             mailbox = cell.open_mailbox()
-        mailbox.append((message, sender))
+        # A message without a sender is queued as itself: no envelope to
+        # allocate and for the garbage collector to track. Bare tuples are
+        # wrapped so that they cannot be mistaken for an envelope.
+        if sender is None and type(message) is not tuple:
+            mailbox.append(message)
+        else:
+            mailbox.append((message, sender))
         if not cell.scheduled:
             cell.wake()
 
-    async def ask(self, message: M, *, timeout: float | None = None) -> Any:
+    async def ask(self, message: M_contra, *, timeout: float | None = None) -> Any:
         """Send ``message`` and wait for the first reply.
 
         Raises :class:`AskTimeout` (naming this actor and the message type) when
@@ -84,17 +92,28 @@ class ActorRef(Generic[M]):
         if asyncio.get_running_loop() is not loop:
             return await asyncio.wrap_future(self._ask_threadsafe(message, timeout))
         future: asyncio.Future[Any] = loop.create_future()
-        promise = AskRef(future, self, message, timeout)
+        promise = AskRef(future, self, message, timeout, system)
         mailbox = cell.mailbox
         if mailbox is None:
             mailbox = cell.open_mailbox()
         mailbox.append((message, promise))
         if not cell.scheduled:
-            cell.wake()
+            dispatcher = system._dispatcher
+            if dispatcher.direct_budget and dispatcher.current is None and cell.state == RUNNING:
+                # Direct hand-off: the actor is idle and its mailbox holds only
+                # this request, so the waiting caller runs the actor's turn now,
+                # exactly as the dispatcher would, instead of paying two
+                # event-loop iterations. The budget makes the caller yield to
+                # the loop regularly.
+                dispatcher.run_direct(cell)
+                if future.done():
+                    return future.result()
+            else:
+                cell.wake()
         system._ask_timeouts.add(timeout, promise)
         return await future
 
-    def ask_blocking(self, message: M, *, timeout: float | None = None) -> Any:
+    def ask_blocking(self, message: M_contra, *, timeout: float | None = None) -> Any:
         """``ask`` for synchronous code on other threads: blocks until the reply.
 
         Raises :class:`WrongThread` on the system's event-loop thread, where it
@@ -114,12 +133,13 @@ class ActorRef(Generic[M]):
         return self._ask_threadsafe(message, timeout).result()
 
     def _ask_threadsafe(self, message: Any, timeout: float) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        promise = ThreadSafeAskRef(future, self, message, timeout)
-        self.tell(message, promise)
         cell = self._cell
         assert cell is not None
-        cell.system._call_on_loop(cell.system._ask_timeouts.add, timeout, promise)
+        system = cell.system
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        promise = ThreadSafeAskRef(future, self, message, timeout, system)
+        self.tell(message, promise)
+        system._call_on_loop(system._ask_timeouts.add, timeout, promise)
         return future
 
     def stop(self) -> None:
@@ -172,29 +192,28 @@ class ActorRef(Generic[M]):
             "`ActorSystem.resolve` it on the other side"
         )
 
-    def __copy__(self) -> ActorRef[M]:
+    def __copy__(self) -> ActorRef[M_contra]:
         return self
 
-    def __deepcopy__(self, memo: Any) -> ActorRef[M]:
+    def __deepcopy__(self, memo: Any) -> ActorRef[M_contra]:
         return self
 
 
 def _unbound_tell(ref: ActorRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
     # A ref that resolves to no live actor (unknown path, stale incarnation).
     if isinstance(sender, _Promise):
-        sender.fail(DeliveryError(ref.path, type(message).__name__, "no such actor"))
+        sender._system._dead_letter(message, sender, ref, "no such actor")
 
 
 class _Promise(ActorRef[Any]):
     """A temporary ref that completes an ask when it is told the reply."""
 
-    __slots__ = ("_message_type", "_target", "_timeout")
+    __slots__ = ("_message_type", "_system", "_target", "_timeout")
 
-    def __init__(self, target: ActorRef[Any], message: Any, timeout: float) -> None:
-        super().__init__(None, target.path + "/$ask", -1)
-        self._target = target
-        self._message_type = type(message)
-        self._timeout = timeout
+    _target: ActorRef[Any]
+    _message_type: type[Any]
+    _timeout: float
+    _system: ActorSystem
 
     @property
     def done(self) -> bool:
@@ -204,12 +223,10 @@ class _Promise(ActorRef[Any]):
         raise NotImplementedError
 
     def expire(self) -> None:
-        self.fail(AskTimeout(self._target.path, self._message_type.__name__, self._timeout))
+        self.fail(AskTimeout(self._target.path, self._message_type.__qualname__, self._timeout))
 
     def _late(self, message: Any, sender: ActorRef[Any] | None) -> None:
-        target = self._target._cell
-        if target is not None:
-            target.system._dead_letter(message, sender, self, "reply to an expired or completed ask")
+        self._system._dead_letter(message, sender, self, "reply to an expired or completed ask")
 
     def __eq__(self, other: object) -> bool:
         return self is other
@@ -218,7 +235,7 @@ class _Promise(ActorRef[Any]):
         return id(self)
 
     def __repr__(self) -> str:
-        return f"AskRef({self._target.path}, {self._message_type.__name__})"
+        return f"AskRef({self._target.path}, {self._message_type.__qualname__})"
 
 
 class AskRef(_Promise):
@@ -227,29 +244,40 @@ class AskRef(_Promise):
     __slots__ = ("_future",)
 
     def __init__(
-        self, future: asyncio.Future[Any], target: ActorRef[Any], message: Any, timeout: float
+        self,
+        future: asyncio.Future[Any],
+        target: ActorRef[Any],
+        message: Any,
+        timeout: float,
+        system: ActorSystem,
     ) -> None:
-        super().__init__(target, message, timeout)
+        # Flat on purpose (no super() chain): this runs once per ask.
+        self._cell = None
+        self.path = target.path
+        self.uid = -1
         self._future = future
+        self._target = target
+        self._message_type = type(message)
+        self._timeout = timeout
+        self._system = system
 
     @property
     def done(self) -> bool:
         return self._future.done()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        target = self._target._cell
-        if target is not None and get_ident() != target.system._loop_thread_id:
-            target.system._call_on_loop(self.tell, message, sender)
+        if get_ident() != self._system._loop_thread_id:
+            self._system._call_on_loop(self.tell, message, sender)
             return
-        if self._future.done():
+        future = self._future
+        if future.done():
             self._late(message, sender)
         else:
-            self._future.set_result(message)
+            future.set_result(message)
 
     def fail(self, exc: BaseException) -> None:
-        target = self._target._cell
-        if target is not None and get_ident() != target.system._loop_thread_id:
-            target.system._call_on_loop(self.fail, exc)
+        if get_ident() != self._system._loop_thread_id:
+            self._system._call_on_loop(self.fail, exc)
             return
         if not self._future.done():
             self._future.set_exception(exc)
@@ -266,9 +294,16 @@ class ThreadSafeAskRef(_Promise):
         target: ActorRef[Any],
         message: Any,
         timeout: float,
+        system: ActorSystem,
     ) -> None:
-        super().__init__(target, message, timeout)
+        self._cell = None
+        self.path = target.path
+        self.uid = -1
         self._future = future
+        self._target = target
+        self._message_type = type(message)
+        self._timeout = timeout
+        self._system = system
 
     @property
     def done(self) -> bool:
@@ -281,7 +316,5 @@ class ThreadSafeAskRef(_Promise):
             self._late(message, sender)
 
     def fail(self, exc: BaseException) -> None:
-        try:
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
             self._future.set_exception(exc)
-        except concurrent.futures.InvalidStateError:
-            pass

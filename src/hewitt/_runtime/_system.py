@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 
 from ._actor import Actor
 from ._asks import AskTimeouts
-from ._cell import DEAD, RUNNING, Cell, describe
+from ._cell import Cell, describe
 from ._config import SystemConfig
 from ._dispatcher import Dispatcher
 from ._errors import ActorSystemNotRunning, DeliveryError, WrongThread
 from ._events import EventStream
 from ._messages import ActorFailed, ActorStopped, DeadLetter, Failure
 from ._ref import ActorAddress, ActorRef, _Promise
+from ._states import DEAD, RUNNING
 
 logger = logging.getLogger("hewitt")
 
@@ -141,7 +142,7 @@ class ActorSystem:
         self._loop = loop
         self._loop_thread_id = get_ident()
         self._dispatcher = Dispatcher(
-            loop, self.config.throughput, self.config.batch_messages
+            loop, self.config.throughput, self.config.batch_messages, self.config.direct_asks
         )
         self._ask_timeouts = AskTimeouts(loop)
         self._user = self._guardian("user")
@@ -175,7 +176,10 @@ class ActorSystem:
                 self.unclean_stops.extend(c.ref.path for c in stuck)
                 logger.error(
                     "actor system %s: %d actors did not stop within %g s; cancelling: %s",
-                    self.name, len(stuck), timeout, ", ".join(c.ref.path for c in stuck),
+                    self.name,
+                    len(stuck),
+                    timeout,
+                    ", ".join(c.ref.path for c in stuck),
                 )
                 for cell in stuck:
                     if cell.suspended is not None:
@@ -183,8 +187,7 @@ class ActorSystem:
                 try:
                     await asyncio.wait_for(asyncio.shield(waiter), 1.0)
                 except TimeoutError:
-                    logger.error("actor system %s: actors still running after cancel",
-                                 self.name)
+                    logger.error("actor system %s: actors still running after cancel", self.name)
         for task in list(self._background):
             task.cancel()
         self._ask_timeouts.cancel_all()
@@ -288,9 +291,7 @@ class ActorSystem:
         """
         self._check_running()
         if get_ident() != self._loop_thread_id:
-            return self._call_on_loop_blocking(
-                self._user.spawn_child, factory, args, kwargs, name
-            )
+            return self._call_on_loop_blocking(self._user.spawn_child, factory, args, kwargs, name)
         return self._user.spawn_child(factory, args, kwargs, name)
 
     def spawn_system_actor(
@@ -464,7 +465,8 @@ class ActorSystem:
             if self._dl_suppressed:
                 logger.info(
                     "%d more dead letters were not logged in the last %g s",
-                    self._dl_suppressed, self.config.dead_letter_log_window,
+                    self._dl_suppressed,
+                    self.config.dead_letter_log_window,
                 )
             self._dl_window_start = now
             self._dl_logged = 0
@@ -473,8 +475,10 @@ class ActorSystem:
             self._dl_logged += 1
             logger.info(
                 "dead letter: %s from %s to %s (%s)",
-                describe(message), sender.path if sender is not None else "nobody",
-                recipient.path, reason,
+                describe(message),
+                sender.path if sender is not None else "nobody",
+                recipient.path,
+                reason,
             )
         else:
             self._dl_suppressed += 1

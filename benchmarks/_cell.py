@@ -1,0 +1,73 @@
+"""Run one (bench, impl) cell in this process and print its result as JSON on stdout.
+
+Usage: ``python -m benchmarks._cell BENCH IMPL N REPS [--no-gc]``
+
+Prints one line: ``{"ok": true, "reps": [{metric: value, ...}, ...]}`` or
+``{"ok": false, "error": "..."}`` (the traceback goes to stderr). Anything the impl
+prints on stdout is sent to stderr so that stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from benchmarks._registry import BENCHES, IMPLS, load_bench
+
+_SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def run_cell(bench: str, impl: str, n: int, reps: int, *, gc_enabled: bool = True) -> list[Any]:
+    """Import the impl (with its environment) and run ``reps`` repetitions of ``bench``."""
+    os.environ.update(IMPLS[impl].env)
+    if _SRC.is_dir() and str(_SRC) not in sys.path:
+        sys.path.insert(0, str(_SRC))  # benchmark the working tree's hewitt
+    function = load_bench(impl, bench)
+    results: list[Any] = []
+    for _ in range(reps):
+        gc.collect()
+        if not gc_enabled:
+            gc.disable()
+        try:
+            metrics = function(n)
+        finally:
+            gc.enable()
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(float(v))}
+        if bad:
+            raise ValueError(f"non-finite metrics: {bad}")
+        results.append({k: float(v) for k, v in metrics.items()})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks._cell")
+    parser.add_argument("bench", choices=sorted(BENCHES))
+    parser.add_argument("impl", choices=sorted(IMPLS))
+    parser.add_argument("n", type=int)
+    parser.add_argument("reps", type=int)
+    parser.add_argument("--no-gc", action="store_true", help="gc.disable() during each rep")
+    args = parser.parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        reps = run_cell(args.bench, args.impl, args.n, args.reps, gc_enabled=not args.no_gc)
+        out: dict[str, Any] = {"ok": True, "reps": reps}
+    except (Exception, SystemExit) as exc:  # SystemExit too: an impl may call sys.exit
+        traceback.print_exc()
+        message = str(exc).strip().splitlines()
+        out = {"ok": False, "error": type(exc).__name__ + (f": {message[0]}" if message else "")}
+    finally:
+        sys.stdout = stdout
+    print(json.dumps(out), flush=True)
+    return 0 if out["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The impls and benches the runner knows about. Impl modules are imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from benchmarks._common import LOOP_ENV, Metrics
+
+BenchFn = Callable[[int], Metrics]
+
+
+@dataclass(frozen=True)
+class ImplSpec:
+    """Where an impl lives: ``"module"`` or ``"module:attribute"`` holding the ``bench_*``
+    functions, plus environment variables the cell sets before importing it."""
+
+    target: str
+    description: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    default: bool = True  # run when --impl is not given
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    function: str  # the impl's function to call, with n, once per repetition
+    n_full: int
+    n_quick: int
+    reps_full: int
+    reps_quick: int
+    metrics: tuple[str, ...]  # the metrics every impl returns, in display order
+    fresh_process_per_rep: bool = False  # memory- or heap-size-sensitive benches
+
+
+#: The impl every ratio is computed against.
+BASELINE: Final = "floor-asyncio"
+
+IMPLS: Final[dict[str, ImplSpec]] = {
+    "hewitt": ImplSpec("benchmarks.impl_hewitt", "hewitt on uvloop (hewitt.run)"),
+    "floor-asyncio": ImplSpec(
+        "benchmarks.floor_asyncio", "asyncio task + asyncio.Queue per actor, stock loop"
+    ),
+    "floor-deque": ImplSpec(
+        "benchmarks.floor_deque", "synchronous deque-mailbox dispatcher, no event loop"
+    ),
+    "hewitt-asyncio": ImplSpec(
+        "benchmarks.impl_hewitt",
+        "hewitt on the stock asyncio loop",
+        env={LOOP_ENV: "asyncio"},
+        default=False,
+    ),
+}
+
+_LATENCY: Final = ("rt_per_s", "p50_us", "p99_us")
+
+BENCHES: Final[dict[str, BenchSpec]] = {
+    "tell": BenchSpec("bench_tell", 3_000_000, 500_000, 5, 3, ("msgs_per_s",)),
+    "ask": BenchSpec("bench_ask", 300_000, 50_000, 5, 3, _LATENCY),
+    "ask-actor": BenchSpec("bench_ask_actor", 300_000, 50_000, 5, 3, _LATENCY),
+    "spawn": BenchSpec(
+        "bench_spawn", 100_000, 50_000, 5, 1,
+        ("spawn_per_s", "stop_per_s", "kib_per_actor"),
+        fresh_process_per_rep=True,
+    ),
+    "fanout": BenchSpec("bench_fanout", 10_000, 10_000, 7, 3, ("secs",)),
+    "skynet-1e5": BenchSpec(
+        "bench_skynet", 100_000, 100_000, 5, 1, ("secs",), fresh_process_per_rep=True
+    ),
+    "skynet-1e6": BenchSpec(
+        "bench_skynet", 1_000_000, 1_000_000, 5, 1, ("secs",), fresh_process_per_rep=True
+    ),
+}
+
+#: Metrics where a lower value is better; their ratios are inverted (baseline / impl).
+LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs"})
+
+
+def load_bench(impl: str, bench: str) -> BenchFn:
+    """Import ``impl`` and return its function for ``bench`` (raises on any failure)."""
+    module_name, _, attribute = IMPLS[impl].target.partition(":")
+    target: object = importlib.import_module(module_name)
+    if attribute:
+        target = getattr(target, attribute)
+    function = getattr(target, BENCHES[bench].function, None)
+    if not callable(function):
+        raise NotImplementedError(f"{impl} has no {BENCHES[bench].function}()")
+    fn: BenchFn = function
+    return fn
