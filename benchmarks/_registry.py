@@ -60,7 +60,11 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     "ask": BenchSpec("bench_ask", 300_000, 50_000, 5, 3, _LATENCY),
     "ask-actor": BenchSpec("bench_ask_actor", 300_000, 50_000, 5, 3, _LATENCY),
     "spawn": BenchSpec(
-        "bench_spawn", 100_000, 50_000, 5, 1,
+        "bench_spawn",
+        100_000,
+        50_000,
+        5,
+        1,
         ("spawn_per_s", "stop_per_s", "kib_per_actor"),
         fresh_process_per_rep=True,
     ),

@@ -214,8 +214,11 @@ async def _ask_actor(n: int) -> Metrics:
     pinger.tell(None)
     await done
     elapsed = time.perf_counter() - t0
-    return {"rt_per_s": n / elapsed, "msgs_per_s": 2 * n / elapsed,
-            **latency_metrics(pinger.latencies)}
+    return {
+        "rt_per_s": n / elapsed,
+        "msgs_per_s": 2 * n / elapsed,
+        **latency_metrics(pinger.latencies),
+    }
 
 
 async def _spawn(n: int) -> Metrics:

@@ -39,16 +39,26 @@ class ActorRef(Generic[M_contra]):
     when they name the same incarnation of the same path in the same system.
     """
 
-    __slots__ = ("_cell", "path", "uid")
+    __slots__ = ("_cell", "_path", "_uid")
 
     _cell: Cell[Any] | None
-    path: str
-    uid: int
+    _path: str
+    _uid: int
 
     def __init__(self, cell: Cell[Any] | None, path: str, uid: int) -> None:
         self._cell = cell
-        self.path = path
-        self.uid = uid
+        self._path = path
+        self._uid = uid
+
+    @property
+    def path(self) -> str:
+        """The hierarchical path, like ``/user/bank/account-42``."""
+        return self._path
+
+    @property
+    def uid(self) -> int:
+        """The incarnation id: a new actor at the same path gets a new one."""
+        return self._uid
 
     def tell(self, message: M_contra, sender: ActorRef[Any] | None = None) -> None:
         """Send ``message`` without waiting; ``sender`` is what the recipient may reply to.
@@ -178,10 +188,10 @@ class ActorRef(Generic[M_contra]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ActorRef):
             return NotImplemented
-        return self.uid == other.uid and self.path == other.path
+        return self._uid == other._uid and self._path == other._path
 
     def __hash__(self) -> int:
-        return hash((self.path, self.uid))
+        return hash((self._path, self._uid))
 
     def __repr__(self) -> str:
         return f"ActorRef({self.path}#{self.uid})"
@@ -253,8 +263,8 @@ class AskRef(_Promise):
     ) -> None:
         # Flat on purpose (no super() chain): this runs once per ask.
         self._cell = None
-        self.path = target.path
-        self.uid = -1
+        self._path = target._path
+        self._uid = -1
         self._future = future
         self._target = target
         self._message_type = type(message)
@@ -297,8 +307,8 @@ class ThreadSafeAskRef(_Promise):
         system: ActorSystem,
     ) -> None:
         self._cell = None
-        self.path = target.path
-        self.uid = -1
+        self._path = target._path
+        self._uid = -1
         self._future = future
         self._target = target
         self._message_type = type(message)

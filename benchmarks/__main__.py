@@ -1,0 +1,3 @@
+from benchmarks._runner import main
+
+raise SystemExit(main())

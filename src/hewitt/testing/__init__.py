@@ -1,0 +1,12 @@
+"""Test kit: probes that tests await instead of sleeping, and a pytest fixture.
+
+``hewitt.testing.pytest_plugin`` is registered as a pytest plugin when hewitt is
+installed; it provides the ``actor_system`` fixture.
+"""
+
+from ._probe import ProbeTimeout, TestProbe
+
+__all__ = ["ProbeTimeout", "TestProbe"]
+
+for _name in __all__:
+    globals()[_name].__module__ = "hewitt.testing"
