@@ -395,17 +395,17 @@ class Cell(Context[M], Generic[M]):
                 message, sender = split(item)
                 system._dead_letter(message, sender, self.ref, "stashed when the actor stopped")
             stash.clear()
-        if not self._stop_children():
+        if self._children:
+            # The last child to finish calls _after_children (see _finalize).
+            self._stop_children()
+        else:
             self._after_children()
 
-    def _stop_children(self) -> bool:
-        """Ask every child to stop; True when some are still stopping."""
+    def _stop_children(self) -> None:
         children = self._children
-        if not children:
-            return False
-        for child in list(children.values()):
-            child.request_stop()
-        return bool(self._children)
+        if children:
+            for child in list(children.values()):
+                child.request_stop()
 
     def _after_children(self) -> None:
         actor = self.actor
@@ -421,6 +421,8 @@ class Cell(Context[M], Generic[M]):
         self._finalize()
 
     def _finalize(self) -> None:
+        if self.state == DEAD:
+            return
         self.state = DEAD
         self.receive = None
         self.actor = None

@@ -1,0 +1,1 @@
+"""Shared test helpers. The ``actor_system`` fixture comes from hewitt's pytest plugin."""
