@@ -1,5 +1,6 @@
 """hewitt: a fast, typed actor-model framework for Python."""
 
+import inspect as _inspect
 import logging as _logging
 
 from ._runtime._actor import Actor, Behavior, Context, HandlerResult
@@ -67,7 +68,7 @@ __all__ = [
 
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type):
+    if isinstance(_obj, type) or _inspect.isfunction(_obj):
         _obj.__module__ = "hewitt"
 
 _logging.getLogger("hewitt").addHandler(_logging.NullHandler())

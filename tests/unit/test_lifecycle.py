@@ -74,7 +74,7 @@ async def test_generated_names_are_unique(actor_system: ActorSystem) -> None:
 async def test_duplicate_name_is_refused_until_the_first_stops(actor_system: ActorSystem) -> None:
     probe = TestProbe(actor_system)
     first = actor_system.spawn(Child, probe.ref, name="unique")
-    with pytest.raises(ActorNameTaken, match="/user.*'unique'"):
+    with pytest.raises(ActorNameTaken, match=r"/user.*'unique'"):
         actor_system.spawn(Child, probe.ref, name="unique")
     first.stop()
     await first.wait_terminated(timeout=1)
@@ -96,7 +96,7 @@ async def test_factory_error_names_actor(actor_system: ActorSystem) -> None:
         def receive(self, message: Any) -> None:
             pass
 
-    with pytest.raises(ActorInitializationError, match="/user/broken.*no database"):
+    with pytest.raises(ActorInitializationError, match=r"/user/broken.*no database"):
         actor_system.spawn(Broken, name="broken")
     assert actor_system.lookup("/user/broken") is None
 

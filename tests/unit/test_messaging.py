@@ -270,7 +270,7 @@ async def test_direct_handoff_keeps_mailbox_order(actor_system: ActorSystem) -> 
         counter.tell(Inc())
     assert await counter.ask(Get()) == 10
     results = []
-    for i in range(200):  # more than the direct hand-off budget
+    for _ in range(200):  # more than the direct hand-off budget
         counter.tell(Inc())
         results.append(await counter.ask(Get()))
     assert results == list(range(11, 211))

@@ -670,3 +670,42 @@ class Cell(Context[M], Generic[M]):
 
     def __repr__(self) -> str:
         return f"<Context of {self.ref.path}>"
+
+
+class Tombstone(Cell[Any]):
+    """Stands in for an actor that does not exist (an unknown or stale address).
+
+    Its ref accepts messages like any other and sends them to dead letters
+    with the reason "no such actor"; an ask to it fails at once.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, system: ActorSystem, path: str, uid: int) -> None:
+        # No super().__init__: a tombstone gets no uid of its own and no actor.
+        self.system = system
+        self._parent = None
+        self.name = path.rpartition("/")[2]
+        self.ref = ActorRef(self, path, uid)
+        self.factory = Actor
+        self.args = _EMPTY_ARGS
+        self.kwargs = _EMPTY_KWARGS
+        self.actor = None
+        self.receive = None
+        self.mailbox = None
+        self.scheduled = False
+        self.state = DEAD
+        self.stop_requested = True
+        self.envelope = None
+        self.suspended = None
+        self._children = None
+        self.behaviors = None
+        self._stash = None
+        self.watchers = None
+        self.watching = None
+
+    def wake_on_loop(self) -> None:
+        self._drain_to_dead_letters("no such actor")
+
+    def request_stop(self) -> None:
+        pass

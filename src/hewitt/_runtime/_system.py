@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ._actor import Actor
 from ._asks import AskTimeouts
-from ._cell import Cell, describe
+from ._cell import Cell, Tombstone, describe
 from ._config import SystemConfig
 from ._dispatcher import Dispatcher
 from ._errors import ActorSystemNotRunning, DeliveryError, WrongThread
@@ -203,6 +203,7 @@ class ActorSystem:
 
     @property
     def is_running(self) -> bool:
+        """True between start and shutdown."""
         return self._state == _RUNNING
 
     # ------------------------------------------------------------------
@@ -330,7 +331,7 @@ class ActorSystem:
             ref = self.lookup(address.path)
             if ref is not None and ref.uid == address.uid:
                 return ref
-        return ActorRef(None, address.path, address.uid)
+        return Tombstone(self, address.path, address.uid).ref
 
     def pipe_to(
         self,
@@ -362,6 +363,7 @@ class ActorSystem:
         self._call_on_loop(start)
 
     def statistics(self) -> SystemStatistics:
+        """A snapshot of the system's counters (cheap; for metrics and displays)."""
         dispatcher = self._dispatcher
         processed = dispatcher.statistics().messages_processed if dispatcher else 0
         return SystemStatistics(
