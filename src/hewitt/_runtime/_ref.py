@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import msgspec
 
 from ._errors import AskTimeout, DeliveryError, WrongThread
+from ._messages import PoisonPill
 from ._states import RUNNING
 
 if TYPE_CHECKING:
@@ -60,8 +61,10 @@ class ActorRef(Generic[M_contra]):
         """The incarnation id: a new actor at the same path gets a new one."""
         return self._uid
 
-    def tell(self, message: M_contra, sender: ActorRef[Any] | None = None) -> None:
+    def tell(self, message: M_contra | PoisonPill, sender: ActorRef[Any] | None = None) -> None:
         """Send ``message`` without waiting; ``sender`` is what the recipient may reply to.
+
+        Every actor also accepts ``POISON_PILL``.
 
         Never blocks, never raises for a stopped recipient: the message then goes
         to dead letters.
