@@ -8,8 +8,8 @@ demo: venv
 	.venv/bin/hewitt demo $(ARGS)
 
 lint: venv
-	.venv/bin/ruff check src tests examples benchmarks
-	.venv/bin/ruff format --check src tests examples benchmarks
+	.venv/bin/ruff check src tests examples benchmarks scripts
+	.venv/bin/ruff format --check src tests examples benchmarks scripts
 
 typecheck: venv
 	.venv/bin/mypy

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from math import inf
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
     from ._ref import AskRef, ThreadSafeAskRef
 
-    _Promise = AskRef | ThreadSafeAskRef
+    _Promise: TypeAlias = AskRef | ThreadSafeAskRef
 
 
 class AskTimeouts:
