@@ -47,6 +47,12 @@ def _names(value: str, known: dict[str, object], what: str) -> list[str]:
     return names
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return int(value)
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="Compare hewitt with floor implementations."
@@ -67,7 +73,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[name for name, spec in IMPLS.items() if spec.default],
         help=f"impls to run, or 'all' (registered: {', '.join(IMPLS)})",
     )
-    parser.add_argument("--reps", type=int, metavar="R", help="override repetitions per cell")
+    parser.add_argument("--reps", type=_positive, metavar="R", help="repetitions per cell")
     parser.add_argument("--timeout", type=float, metavar="S", help="per-subprocess time limit")
     parser.add_argument("--no-gc", action="store_true", help="disable the cyclic GC in reps")
     parser.add_argument("--list", action="store_true", help="list benches and impls, then exit")

@@ -1,39 +1,252 @@
-"""The ``hewitt`` and ``hewitt-asyncio`` impls. Placeholder until written against hewitt.
+"""The ``hewitt`` and ``hewitt-asyncio`` impls: the same benches on hewitt's public API.
 
-Contract (see README.md): each ``bench_*(n)`` runs one repetition in this process and
-returns its metrics. Honour :data:`benchmarks._common.LOOP_ENV`: run on uvloop via
-``hewitt.run`` by default, on :func:`benchmarks._common.asyncio_runner` when
+Each bench mirrors the floors' structure (see floor_asyncio.py): same messages, same
+reply pattern, set-up outside the timed part. Runs on uvloop via ``hewitt.run`` unless
 ``loop_choice() == "asyncio"``.
 """
 
 from __future__ import annotations
 
-from benchmarks._common import Metrics
+import asyncio
+import gc
+import time
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
+
+import hewitt
+from benchmarks._common import (
+    SKYNET_FANOUT,
+    Metrics,
+    asyncio_runner,
+    check_skynet,
+    check_skynet_size,
+    latency_metrics,
+    loop_choice,
+    rss_bytes,
+)
+from hewitt import Actor, ActorRef, ActorSystem
+
+R = TypeVar("R")
+_ns = time.perf_counter_ns
+_GO: Final = "go"
 
 
-def _todo(bench: str) -> Metrics:
-    raise NotImplementedError(f"impl_hewitt.{bench} is not written yet")
+def _run(main: Coroutine[Any, Any, R]) -> R:
+    if loop_choice() == "asyncio":
+        with asyncio_runner() as runner:
+            return runner.run(main)
+    return hewitt.run(main)
+
+
+class Counter(Actor[str]):
+    def __init__(self, n: int, done: asyncio.Future[None]) -> None:
+        self.n = n
+        self.count = 0
+        self.done = done
+
+    def receive(self, message: str) -> None:
+        self.count += 1
+        if self.count == self.n:
+            self.done.set_result(None)
+
+
+class Echo(Actor[Any]):
+    def receive(self, message: Any) -> None:
+        self.context.reply(message)
+
+
+class Pinger(Actor[Any]):
+    """Sends ``n`` sequential requests to an echo actor, timing each round trip."""
+
+    def __init__(self, echo: ActorRef[Any], n: int, done: asyncio.Future[None]) -> None:
+        self.echo = echo
+        self.n = n
+        self.done = done
+        self.sent = 0
+        self.last = 0
+        self.latencies: list[int] = []
+
+    def receive(self, message: Any) -> None:
+        now = _ns()
+        if self.sent:
+            self.latencies.append(now - self.last)
+            if self.sent == self.n:
+                self.done.set_result(None)
+                return
+        self.last = now
+        self.sent += 1
+        self.echo.tell(self.sent, self.context.self)
+
+
+class Coordinator(Actor[Any]):
+    def __init__(self, workers: list[ActorRef[Any]], done: asyncio.Future[None]) -> None:
+        self.workers = workers
+        self.done = done
+        self.replies = 0
+
+    def receive(self, message: Any) -> None:
+        if message == _GO:
+            me = self.context.self
+            for worker in self.workers:
+                worker.tell(1, me)
+            return
+        self.replies += 1
+        if self.replies == len(self.workers):
+            self.done.set_result(None)
+
+
+class Node(Actor[Any]):
+    """A skynet actor: told ``(num, size)``, then sums its children's replies."""
+
+    def __init__(self, reply_to: ActorRef[int]) -> None:
+        self.reply_to = reply_to
+        self.total = 0
+        self.pending = SKYNET_FANOUT
+
+    def receive(self, message: Any) -> None:
+        if type(message) is tuple:
+            num, size = message
+            if size == 1:
+                self.reply_to.tell(num)
+                self.context.stop()
+                return
+            size //= SKYNET_FANOUT
+            context = self.context
+            me = context.self
+            spawn = context.spawn
+            for k in range(SKYNET_FANOUT):
+                spawn(Node, me).tell((num + k * size, size))
+            return
+        self.total += message
+        self.pending -= 1
+        if not self.pending:
+            self.reply_to.tell(self.total)
+            self.context.stop()
+
+
+class Result(Actor[int]):
+    def __init__(self, result: asyncio.Future[int]) -> None:
+        self.result = result
+
+    def receive(self, message: int) -> None:
+        self.result.set_result(message)
+
+
+async def _tell(n: int) -> Metrics:
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        tell = system.spawn(Counter, n, done).tell
+        message = "inc"
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tell(message)
+        await done
+        return {"msgs_per_s": n / (time.perf_counter() - t0)}
+
+
+async def _ask(n: int) -> Metrics:
+    async with ActorSystem("bench") as system:
+        ask = system.spawn(Echo).ask
+        latencies = [0] * n
+        t0 = time.perf_counter()
+        for i in range(n):
+            start = _ns()
+            await ask(i)
+            latencies[i] = _ns() - start
+        elapsed = time.perf_counter() - t0
+        return {"rt_per_s": n / elapsed, **latency_metrics(latencies)}
+
+
+async def _ask_actor(n: int) -> Metrics:
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        actor = system.spawn(Pinger, system.spawn(Echo), n, done)
+        t0 = time.perf_counter()
+        actor.tell(None)
+        await done
+        elapsed = time.perf_counter() - t0
+        pinger_latencies: list[int] = await _latencies(actor)
+        return {
+            "rt_per_s": n / elapsed,
+            "msgs_per_s": 2 * n / elapsed,
+            **latency_metrics(pinger_latencies),
+        }
+
+
+async def _latencies(pinger: ActorRef[Any]) -> list[int]:
+    cell = pinger._cell  # the bench reads its own actor's record after the run
+    assert cell is not None and isinstance(cell.actor, Pinger)
+    return cell.actor.latencies
+
+
+async def _spawn(n: int) -> Metrics:
+    async with ActorSystem("bench") as system:
+        gc.collect()
+        before = rss_bytes()
+        t0 = time.perf_counter()
+        refs = [system.spawn(Echo) for _ in range(n)]
+        t1 = time.perf_counter()
+        gc.collect()
+        after = rss_bytes()
+        for ref in (refs[0], refs[-1]):  # usable: they answer
+            assert await ref.ask(7) == 7
+        t2 = time.perf_counter()
+        for ref in refs:
+            ref.stop()
+        for ref in refs:
+            await ref.wait_terminated()
+        t3 = time.perf_counter()
+        assert system.statistics().live_actors == 0
+        return {
+            "spawn_per_s": n / (t1 - t0),
+            "stop_per_s": n / (t3 - t2),
+            "kib_per_actor": (after - before) / n / 1024,
+        }
+
+
+async def _fanout(n: int) -> Metrics:
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        coordinator = system.spawn(Coordinator, [system.spawn(Echo) for _ in range(n)], done)
+        gc.collect()
+        t0 = time.perf_counter()
+        coordinator.tell(_GO)
+        await done
+        return {"secs": time.perf_counter() - t0}
+
+
+async def _skynet(n: int) -> Metrics:
+    check_skynet_size(n)
+    async with ActorSystem("bench") as system:
+        result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        sink = system.spawn(Result, result)
+        t0 = time.perf_counter()
+        system.spawn(Node, sink).tell((0, n))
+        total = await result
+        secs = time.perf_counter() - t0
+        check_skynet(n, total)
+        return {"secs": secs}
 
 
 def bench_tell(n: int) -> Metrics:
-    return _todo("bench_tell")
+    return _run(_tell(n))
 
 
 def bench_ask(n: int) -> Metrics:
-    return _todo("bench_ask")
+    return _run(_ask(n))
 
 
 def bench_ask_actor(n: int) -> Metrics:
-    return _todo("bench_ask_actor")
+    return _run(_ask_actor(n))
 
 
 def bench_spawn(n: int) -> Metrics:
-    return _todo("bench_spawn")
+    return _run(_spawn(n))
 
 
 def bench_fanout(n: int) -> Metrics:
-    return _todo("bench_fanout")
+    return _run(_fanout(n))
 
 
 def bench_skynet(n: int) -> Metrics:
-    return _todo("bench_skynet")
+    return _run(_skynet(n))
