@@ -43,8 +43,46 @@ Envelope = tuple[Any, ActorRef[Any] | None]
 Item = Any
 
 
-def _call(behavior: Behavior[Any], message: Any) -> None:
-    behavior(message)
+# A cell calls its current handler as handler(actor, message): for the class's
+# own receive that is the plain function, so no bound method is allocated (and
+# tracked by the garbage collector) per actor.
+Handler = Callable[[Any, Any], HandlerResult]
+
+
+class _ClassInfo:
+    __slots__ = ("blocking", "needs_start", "receive")
+
+    def __init__(self, cls: type[Actor[Any]]) -> None:
+        self.receive: Handler = cls.receive
+        self.needs_start = cls.pre_start is not Actor.pre_start
+        self.blocking = bool(cls.blocking)
+
+
+_CLASS_INFO: dict[type[Any], _ClassInfo] = {}
+
+
+def _class_info(cls: type[Actor[Any]]) -> _ClassInfo:
+    info = _CLASS_INFO.get(cls)
+    if info is None:
+        info = _CLASS_INFO[cls] = _ClassInfo(cls)
+    return info
+
+
+def _as_handler(behavior: Behavior[Any], actor: Actor[Any] | None) -> Handler:
+    """A behaviour given to become(), in the handler(actor, message) convention."""
+    if getattr(behavior, "__self__", None) is actor and actor is not None:
+        func = getattr(behavior, "__func__", None)
+        if func is not None:
+            return func  # type: ignore[no-any-return]
+
+    def call(_actor: Any, message: Any) -> HandlerResult:
+        return behavior(message)
+
+    return call
+
+
+def _call(handler: Handler, actor: Any, message: Any) -> None:
+    handler(actor, message)
 
 
 def split(item: Item) -> Envelope:
@@ -106,7 +144,7 @@ class Cell(Context[M], Generic[M]):
         self.args = args or _EMPTY_ARGS
         self.kwargs = kwargs or _EMPTY_KWARGS
         self.actor: Actor[M] | None = None
-        self.receive: Behavior[M] | None = None
+        self.receive: Handler | None = None
         self.mailbox: deque[Item] | None = None
         # True while the dispatcher owns the cell: queued, running or suspended
         # in an async handler. Tells to a scheduled cell only append.
@@ -116,7 +154,7 @@ class Cell(Context[M], Generic[M]):
         self.envelope: Item = None
         self.suspended: asyncio.Future[Any] | None = None
         self._children: dict[str, Cell[Any]] | None = None
-        self.behaviors: list[Behavior[M]] | None = None
+        self.behaviors: list[Handler] | None = None
         self._stash: deque[Item] | None = None
         self.watchers: set[Cell[Any]] | None = None
         self.watching: set[Cell[Any]] | None = None
@@ -136,10 +174,19 @@ class Cell(Context[M], Generic[M]):
 
     def wake(self) -> None:
         system = self.system
-        if get_ident() == system._loop_thread_id:
-            self.wake_on_loop()
-        else:
+        if get_ident() != system._loop_thread_id:
             system._call_on_loop(self.wake_on_loop)
+            return
+        if self.state >= STOPPING:
+            self._drain_to_dead_letters("recipient stopped")
+            return
+        # Inlined Dispatcher.schedule: this runs for every message to an idle actor.
+        self.scheduled = True
+        dispatcher = system._dispatcher
+        dispatcher._ready.append(self)
+        if not dispatcher._scheduled:
+            dispatcher._scheduled = True
+            dispatcher._loop.call_soon(dispatcher._run)
 
     def wake_on_loop(self) -> None:
         if self.scheduled:
@@ -147,8 +194,7 @@ class Cell(Context[M], Generic[M]):
         if self.state >= STOPPING:
             self._drain_to_dead_letters("recipient stopped")
             return
-        mailbox = self.mailbox
-        if mailbox:
+        if self.mailbox:
             self.scheduled = True
             self.system._dispatcher.schedule(self)
 
@@ -161,13 +207,15 @@ class Cell(Context[M], Generic[M]):
             return 0
         mailbox = self.mailbox
         receive = self.receive
+        actor = self.actor
         n = 0
         if mailbox and receive is not None:
             popleft = mailbox.popleft
             k = len(mailbox)
-            k = min(k, throughput)
+            if k > throughput:
+                k = throughput
             try:
-                for n in range(1, k + 1):
+                for n in range(1, k + 1):  # noqa: B007 - n is the count handled
                     item = popleft()
                     self.envelope = item
                     message = item[0] if type(item) is tuple else item
@@ -175,22 +223,31 @@ class Cell(Context[M], Generic[M]):
                         self.stop()
                         break
                     try:
-                        result = receive(message)
+                        result = receive(actor, message)
                     except Exception as exc:
                         self._on_failure(exc, item)
-                        if self.state != RUNNING:
-                            break  # restarted into NEW: pre_start runs next turn
-                        result = None
+                        receive = self.receive
+                        actor = self.actor
+                        if self.state != RUNNING or receive is None:
+                            break  # restarted into NEW (pre_start next turn) or stopping
+                        continue
                     if result is not None:
                         self._suspend(result)
                         return n
-                    if self.receive is not receive:  # become, stop or restart
+                    if self.receive is not receive:  # become or stop
                         receive = self.receive
                         if receive is None:
                             break
             except IndexError:
                 # unwatch() removed a queued Terminated during this turn.
                 n -= 1
+        if not mailbox and not self.stop_requested and self.state == RUNNING:
+            # The common end of a turn, inlined: nothing left, go idle.
+            self.envelope = None
+            self.scheduled = False
+            if not mailbox:  # re-check: a foreign thread may have appended
+                return n
+            self.scheduled = True
         self._end_turn()
         return n
 
@@ -261,9 +318,10 @@ class Cell(Context[M], Generic[M]):
 
     def build(self) -> None:
         """Build the actor instance from its factory (at spawn and at restart)."""
-        factory = self.factory
+        factory: Any = self.factory
+        info = _CLASS_INFO.get(factory)
         try:
-            if isinstance(factory, type) and issubclass(factory, Actor):
+            if info is not None or (isinstance(factory, type) and issubclass(factory, Actor)):
                 actor: Any = factory.__new__(factory)
                 actor.context = self
                 actor.__init__(*self.args, **self.kwargs)
@@ -276,29 +334,35 @@ class Cell(Context[M], Generic[M]):
                 f"{self.ref.path}: factory {getattr(factory, '__qualname__', factory)!r} "
                 f"raised {type(exc).__name__}: {exc}"
             ) from exc
-        if not isinstance(actor, Actor):
-            raise ActorInitializationError(
-                f"{self.ref.path}: factory returned {type(actor).__qualname__!r}, "
-                "not an hewitt.Actor"
-            )
+        if info is None or type(actor) is not factory:
+            if not isinstance(actor, Actor):
+                raise ActorInitializationError(
+                    f"{self.ref.path}: factory returned {type(actor).__qualname__!r}, "
+                    "not an hewitt.Actor"
+                )
+            info = _class_info(type(actor))
         self.actor = actor
-        self.receive = self._wrap(actor.receive)
+        self.receive = info.receive if not info.blocking else self._in_pool(info.receive)
         self.behaviors = None
 
-    def _wrap(self, behavior: Behavior[M]) -> Behavior[M]:
-        actor = self.actor
-        if actor is None or not actor.blocking:
-            return behavior
+    def _in_pool(self, handler: Handler) -> Handler:
         system = self.system
 
-        def run_in_pool(message: M) -> HandlerResult:
-            return system._loop.run_in_executor(system._executor(), _call, behavior, message)
+        def run_in_pool(actor: Any, message: Any) -> HandlerResult:
+            return system._loop.run_in_executor(system._executor(), _call, handler, actor, message)
 
         return run_in_pool
 
+    def _wrap(self, behavior: Behavior[M]) -> Handler:
+        handler = _as_handler(behavior, self.actor)
+        actor = self.actor
+        if actor is not None and _class_info(type(actor)).blocking:
+            return self._in_pool(handler)
+        return handler
+
     def needs_start(self) -> bool:
         actor = self.actor
-        return actor is not None and type(actor).pre_start is not Actor.pre_start
+        return actor is not None and _class_info(type(actor)).needs_start
 
     def _start(self) -> bool:
         """Run pre_start; True when the cell may handle messages now."""
@@ -496,7 +560,7 @@ class Cell(Context[M], Generic[M]):
         cell.build()
         children[name] = cell
         system._live += 1
-        if cell.needs_start():
+        if _CLASS_INFO[type(cell.actor)].needs_start:
             cell.scheduled = True
             system._dispatcher.schedule(cell)
         else:
@@ -616,7 +680,8 @@ class Cell(Context[M], Generic[M]):
         if behaviors:
             self.receive = behaviors.pop()
         elif self.actor is not None:
-            self.receive = self._wrap(self.actor.receive)
+            info = _class_info(type(self.actor))
+            self.receive = info.receive if not info.blocking else self._in_pool(info.receive)
 
     def stash(self) -> None:
         envelope = self.envelope
@@ -703,6 +768,9 @@ class Tombstone(Cell[Any]):
         self._stash = None
         self.watchers = None
         self.watching = None
+
+    def wake(self) -> None:
+        self.system._call_on_loop(self.wake_on_loop)
 
     def wake_on_loop(self) -> None:
         self._drain_to_dead_letters("no such actor")

@@ -1,7 +1,9 @@
-"""The demo's live progress line: rewritten in place on a terminal, one line a second otherwise."""
+"""The demo's live progress: two lines rewritten in place on a terminal, a plain
+line a second elsewhere (a pipe, a log file, a CI job)."""
 
 from __future__ import annotations
 
+import shutil
 from collections import deque
 from dataclasses import dataclass
 from typing import TextIO
@@ -15,6 +17,7 @@ PLAIN_INTERVAL = 1.0
 RATE_WINDOW = 1.0
 
 _CLEAR_TO_END_OF_LINE = "\x1b[K"
+_TO_START_OF_PREVIOUS_LINE = "\x1b[F"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,32 +46,46 @@ class ProgressDisplay:
         self.live = out.isatty()
         self.interval = TTY_INTERVAL if self.live else PLAIN_INTERVAL
         self.recent: deque[Sample] = deque([Sample(0.0, 0, 0, 0)])
-        self.line_open = False
+        self.lines_shown = False
 
     def show(self, sample: Sample) -> None:
         recent = self.recent
         recent.append(sample)
+        # Keep one sample at least RATE_WINDOW old, to measure the rates from.
         while len(recent) > 2 and sample.elapsed - recent[1].elapsed >= RATE_WINDOW:
             recent.popleft()
         oldest = recent[0]
         seconds = sample.elapsed - oldest.elapsed
-        line = (
-            f"{sample.elapsed:5.1f} s | transfers {sample.completed:,} completed, "
-            f"{sample.refused:,} refused | "
-            f"{rate(sample.settled - oldest.settled, seconds):,.0f} transfers/s | "
-            f"messages {sample.messages:,} | "
-            f"{rate(sample.messages - oldest.messages, seconds):,.0f} msgs/s"
-        )
+        transfer_rate = rate(sample.settled - oldest.settled, seconds)
+        message_rate = rate(sample.messages - oldest.messages, seconds)
         if self.live:
-            self.out.write(f"\r{line}{_CLEAR_TO_END_OF_LINE}")
-            self.line_open = True
+            self._rewrite(
+                f"{sample.elapsed:6.1f} s  transfers {sample.completed:>11,} completed "
+                f"{sample.refused:>9,} refused {transfer_rate:>9,.0f}/s",
+                f"{'':8}  messages  {sample.messages:>11,} processed "
+                f"{'':17}{message_rate:>9,.0f}/s",
+            )
         else:
-            self.out.write(f"{line}\n")
+            self.out.write(
+                f"{sample.elapsed:5.1f} s | transfers {sample.completed:,} completed, "
+                f"{sample.refused:,} refused | {transfer_rate:,.0f} transfers/s | "
+                f"messages {sample.messages:,} | {message_rate:,.0f} msgs/s\n"
+            )
         self.out.flush()
 
+    def _rewrite(self, *lines: str) -> None:
+        # A line longer than the terminal would wrap, and going back up a line
+        # would then no longer reach the start of the display.
+        width = shutil.get_terminal_size().columns - 1
+        text = "\n".join(line[:width] + _CLEAR_TO_END_OF_LINE for line in lines)
+        if self.lines_shown:
+            text = "\r" + _TO_START_OF_PREVIOUS_LINE * (len(lines) - 1) + text
+        self.out.write(text)
+        self.lines_shown = True
+
     def close(self) -> None:
-        """End the line being rewritten, if any."""
-        if self.line_open:
+        """End the lines being rewritten, if any."""
+        if self.lines_shown:
             self.out.write("\n")
             self.out.flush()
-            self.line_open = False
+            self.lines_shown = False

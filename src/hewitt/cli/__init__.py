@@ -1,0 +1,124 @@
+"""The ``hewitt`` command.
+
+Subcommands:
+    demo    a live bank: thousands of account actors, concurrent transfers,
+            and a check that no money was created or lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
+import hewitt
+
+from ._demo import DemoOptions, run_demo_interruptible
+
+__all__ = ["main"]
+
+_DEFAULTS = DemoOptions()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``hewitt`` command on ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo_command(args)
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects the rest
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    options = DemoOptions(
+        accounts=args.accounts,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        seed=args.seed,
+        balance=args.balance,
+    )
+    try:
+        result = hewitt.run(run_demo_interruptible(options, sys.stdout))
+    except KeyboardInterrupt:  # a second Ctrl-C: the user does not want to wait
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    return 0 if result.conserved else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hewitt", description="hewitt, a fast, typed actor-model framework for Python."
+    )
+    parser.add_argument("--version", action="version", version=f"hewitt {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="run a live bank of account actors and concurrent transfers",
+        description=(
+            "Transfers random amounts between account actors. Each transfer is carried out "
+            "by a teller actor that asks the source to withdraw and, only if it can, tells "
+            "the target to deposit. At the end every account is asked for its balance: exit "
+            "code 0 if no money was created or lost, 1 otherwise. Ctrl-C ends the transfers "
+            "early; the books are still checked."
+        ),
+    )
+    demo.add_argument(
+        "--accounts",
+        type=_at_least(2),
+        default=_DEFAULTS.accounts,
+        metavar="N",
+        help="number of account actors (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=_at_least(1),
+        default=_DEFAULTS.concurrency,
+        metavar="N",
+        help="transfers in flight at once (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_positive_seconds,
+        default=_DEFAULTS.duration,
+        metavar="SECONDS",
+        help="how long new transfers keep starting (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the random transfers (default: a random one, printed)",
+    )
+    demo.add_argument(
+        "--balance",
+        type=_at_least(1),
+        default=_DEFAULTS.balance,
+        metavar="N",
+        help="opening balance of every account (default: %(default)s)",
+    )
+    return parser
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in its error messages
+    return parse
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _version() -> str:
+    try:
+        return version("hewitt")
+    except PackageNotFoundError:
+        return "unknown"

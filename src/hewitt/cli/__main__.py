@@ -1,0 +1,7 @@
+"""``python -m hewitt.cli``: the ``hewitt`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

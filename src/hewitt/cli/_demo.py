@@ -1,0 +1,282 @@
+"""``hewitt demo``: a live bank of thousands of accounts and concurrent transfers.
+
+The run has three phases. Transfers flow for ``duration`` seconds (or until
+Ctrl-C) while a progress line shows the counters. Then the desk is closed: no
+new transfer starts and the ones in flight finish. Last, every account is
+asked for its balance, and the books must balance: the total is exactly what
+the accounts started with, whatever the transfers and refusals in between.
+
+"transfers/s" counts settled transfers, completed or refused: both are a full
+round of messages between a transfer and the accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from hewitt import ActorRef, ActorSystem
+
+from ._bank import (
+    Account,
+    AccountMessage,
+    CloseDesk,
+    DeskMessage,
+    GetBalance,
+    GetProgress,
+    OpenDesk,
+    Progress,
+    TransferDesk,
+)
+from ._display import ProgressDisplay, Sample, rate
+
+#: Seconds to wait for the desk's and the accounts' answers; far above what
+#: they take, so that a lost reply fails the run instead of hanging it.
+ANSWER_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What to run; the defaults are those of ``hewitt demo``."""
+
+    accounts: int = 2000
+    concurrency: int = 200
+    duration: float = 10.0
+    seed: int | None = None
+    balance: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.accounts < 2:
+            raise ValueError(f"the demo needs at least 2 accounts, got {self.accounts}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if not self.duration > 0:  # also rejects nan
+            raise ValueError(f"duration must be positive, got {self.duration}")
+        if self.balance < 1:
+            raise ValueError(f"the opening balance must be at least 1, got {self.balance}")
+
+    @property
+    def max_amount(self) -> int:
+        # Transfers of up to half an opening balance drain some accounts within
+        # seconds, so that refusals are part of every run.
+        return max(1, self.balance // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """The figures of a finished run."""
+
+    accounts: int
+    balance: int
+    completed: int
+    refused: int
+    messages: int
+    elapsed: float
+    total: int
+    failures: int
+    dead_letters: int
+
+    @property
+    def expected_total(self) -> int:
+        return self.accounts * self.balance
+
+    @property
+    def conserved(self) -> bool:
+        return self.total == self.expected_total
+
+
+async def run_demo(
+    options: DemoOptions,
+    out: TextIO,
+    *,
+    system: ActorSystem | None = None,
+    stop: asyncio.Event | None = None,
+) -> DemoResult:
+    """Run the demo, printing to ``out``; returns its figures.
+
+    Runs on ``system`` when given (its actors are stopped before returning),
+    else on a system of its own. Setting ``stop`` ends the transfer phase early.
+    """
+    if stop is None:
+        stop = asyncio.Event()
+    if system is None:
+        async with ActorSystem("hewitt-demo") as own:
+            return await _run(own, options, out, stop)
+    return await _run(system, options, out, stop)
+
+
+async def run_demo_interruptible(options: DemoOptions, out: TextIO) -> DemoResult:
+    """:func:`run_demo` where a first Ctrl-C ends the transfers early (and the
+    books are still checked); a second one interrupts as usual."""
+    stop = asyncio.Event()
+    restore = _stop_on_first_interrupt(stop)
+    try:
+        return await run_demo(options, out, stop=stop)
+    finally:
+        restore()
+
+
+async def _run(
+    system: ActorSystem, options: DemoOptions, out: TextIO, stop: asyncio.Event
+) -> DemoResult:
+    seed = options.seed if options.seed is not None else random.randrange(1_000_000)
+    _say(
+        out,
+        f"hewitt demo: {options.accounts:,} accounts of {options.balance:,}, "
+        f"{options.concurrency:,} transfers in flight, {options.duration:g} s, seed {seed}",
+    )
+    accounts: list[ActorRef[AccountMessage]] = [
+        system.spawn(Account, options.balance, name=f"account-{i}") for i in range(options.accounts)
+    ]
+    desk: ActorRef[DeskMessage] = system.spawn(
+        TransferDesk, accounts, options.concurrency, options.max_amount, seed, name="transfer-desk"
+    )
+    try:
+        before = system.statistics()
+        started = time.perf_counter()
+        desk.tell(OpenDesk())
+        await _show_progress(
+            system, desk, options.duration, stop, started, before.messages_processed, out
+        )
+        if stop.is_set():
+            _say(
+                out,
+                f"stopped early at {time.perf_counter() - started:.1f} s; "
+                "finishing the transfers in flight",
+            )
+        final: Progress = await desk.ask(CloseDesk(), timeout=ANSWER_TIMEOUT)
+        elapsed = time.perf_counter() - started
+        after = system.statistics()
+        total = await _total_balance(accounts)
+    finally:
+        await _stop_all([desk, *accounts])
+    result = DemoResult(
+        accounts=options.accounts,
+        balance=options.balance,
+        completed=final.completed,
+        refused=final.refused,
+        messages=after.messages_processed - before.messages_processed,
+        elapsed=elapsed,
+        total=total,
+        failures=after.failures - before.failures,
+        dead_letters=after.dead_letters - before.dead_letters,
+    )
+    _print_summary(result, out)
+    return result
+
+
+async def _total_balance(accounts: list[ActorRef[AccountMessage]]) -> int:
+    # Asked once no transfer is in flight: every deposit has been acknowledged,
+    # so no money is in transit between two accounts.
+    total = 0
+    for account in accounts:
+        balance: int = await account.ask(GetBalance(), timeout=ANSWER_TIMEOUT)
+        total += balance
+    return total
+
+
+def _say(out: TextIO, line: str) -> None:
+    print(line, file=out, flush=True)
+
+
+async def _show_progress(
+    system: ActorSystem,
+    desk: ActorRef[DeskMessage],
+    duration: float,
+    stop: asyncio.Event,
+    started: float,
+    base_messages: int,
+    out: TextIO,
+) -> None:
+    """Refresh the progress display until ``duration`` has passed or ``stop`` is set."""
+    display = ProgressDisplay(out)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        tick = 0
+        while not stopped.done():
+            elapsed = time.perf_counter() - started
+            if elapsed >= duration:
+                break
+            # Ticks are counted from the start so that late wake-ups (the loop
+            # is busy running actors) do not add up into a drift.
+            tick += 1
+            next_refresh = min(tick * display.interval, duration)
+            await asyncio.wait([stopped], timeout=max(0.0, next_refresh - elapsed))
+            progress: Progress = await desk.ask(GetProgress(), timeout=ANSWER_TIMEOUT)
+            display.show(
+                Sample(
+                    elapsed=time.perf_counter() - started,
+                    completed=progress.completed,
+                    refused=progress.refused,
+                    messages=system.statistics().messages_processed - base_messages,
+                )
+            )
+    finally:
+        stopped.cancel()
+        display.close()
+
+
+async def _stop_all(refs: list[ActorRef[Any]]) -> None:
+    for ref in refs:
+        ref.stop()
+    for ref in refs:
+        await ref.wait_terminated(ANSWER_TIMEOUT)
+
+
+def _print_summary(result: DemoResult, out: TextIO) -> None:
+    settled = result.completed + result.refused
+    lines = [
+        f"accounts:            {result.accounts:,}",
+        f"transfers completed: {result.completed:,}",
+        f"transfers refused:   {result.refused:,} (insufficient funds)",
+        f"messages processed:  {result.messages:,} in {result.elapsed:.2f} s",
+        f"throughput:          {rate(settled, result.elapsed):,.0f} transfers/s, "
+        f"{rate(result.messages, result.elapsed):,.0f} msgs/s",
+    ]
+    if result.failures or result.dead_letters:
+        lines.append(
+            f"warning:             {result.failures:,} handler failures, "
+            f"{result.dead_letters:,} dead letters"
+        )
+    if result.conserved:
+        lines.append(
+            f"money conserved: yes (total {result.total:,} = "
+            f"{result.accounts:,} accounts x {result.balance:,})"
+        )
+    else:
+        lines.append(
+            f"money conserved: NO (total {result.total:,}, expected {result.expected_total:,} = "
+            f"{result.accounts:,} accounts x {result.balance:,})"
+        )
+    _say(out, "\n".join(lines))
+
+
+def _stop_on_first_interrupt(stop: asyncio.Event) -> Callable[[], None]:
+    """Make the first SIGINT set ``stop``; returns the function that undoes it."""
+    loop = asyncio.get_running_loop()
+    # Under asyncio.Runner (hewitt.run) this is the runner's handler, which
+    # cancels the main task: a second Ctrl-C then still shuts the system down.
+    previous = signal.getsignal(signal.SIGINT)
+
+    def restore() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    def on_interrupt() -> None:
+        stop.set()
+        # For a user who does not want to wait for the transfers in flight.
+        restore()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    except (NotImplementedError, RuntimeError, ValueError):
+        # No signal handlers on this platform or off the main thread: Ctrl-C
+        # then interrupts at once, as it does in any program.
+        return lambda: None
+    return restore
