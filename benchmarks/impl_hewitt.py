@@ -28,7 +28,7 @@ from hewitt import Actor, ActorRef, ActorSystem
 
 R = TypeVar("R")
 _ns = time.perf_counter_ns
-_GO: Final = "go"
+_GO: Final = object()
 
 
 def _run(main: Coroutine[Any, Any, R]) -> R:
@@ -85,7 +85,7 @@ class Coordinator(Actor[Any]):
         self.replies = 0
 
     def receive(self, message: Any) -> None:
-        if message == _GO:
+        if message is _GO:
             me = self.context.self
             for worker in self.workers:
                 worker.tell(1, me)

@@ -166,11 +166,13 @@ class Cell(Context[M], Generic[M]):
         # Mailboxes are created on first use: an empty deque costs 760 bytes and
         # idle actors must stay under 1 KiB. The lock makes creation atomic when
         # a foreign thread and the loop thread race on the first message.
-        with self.system._mailbox_lock:
-            mailbox = self.mailbox
-            if mailbox is None:
-                mailbox = self.mailbox = deque()
-            return mailbox
+        lock = self.system._mailbox_lock
+        lock.acquire()
+        mailbox = self.mailbox
+        if mailbox is None:
+            mailbox = self.mailbox = deque()
+        lock.release()
+        return mailbox
 
     def wake(self) -> None:
         system = self.system
@@ -207,42 +209,42 @@ class Cell(Context[M], Generic[M]):
             return 0
         mailbox = self.mailbox
         receive = self.receive
+        if mailbox is None or receive is None:
+            self._end_turn()
+            return 0
         actor = self.actor
+        popleft = mailbox.popleft
         n = 0
-        if mailbox and receive is not None:
-            popleft = mailbox.popleft
-            k = len(mailbox)
-            if k > throughput:
-                k = throughput
+        # Checking the mailbox each time (not counting up front) keeps one-message
+        # turns cheap and lets unwatch() remove queued messages mid-turn.
+        while mailbox:
+            item = popleft()
+            n += 1
+            self.envelope = item
+            message = item[0] if type(item) is tuple else item
+            if message is POISON_PILL:
+                self.stop()
+                break
             try:
-                for n in range(1, k + 1):  # noqa: B007 - n is the count handled
-                    item = popleft()
-                    self.envelope = item
-                    message = item[0] if type(item) is tuple else item
-                    if message is POISON_PILL:
-                        self.stop()
-                        break
-                    try:
-                        result = receive(actor, message)
-                    except Exception as exc:
-                        self._on_failure(exc, item)
-                        receive = self.receive
-                        actor = self.actor
-                        if self.state != RUNNING or receive is None:
-                            break  # restarted into NEW (pre_start next turn) or stopping
-                        continue
-                    if result is not None:
-                        self._suspend(result)
-                        return n
-                    if self.receive is not receive:  # become or stop
-                        receive = self.receive
-                        if receive is None:
-                            break
-            except IndexError:
-                # unwatch() removed a queued Terminated during this turn.
-                n -= 1
-        if not mailbox and not self.stop_requested and self.state == RUNNING:
-            # The common end of a turn, inlined: nothing left, go idle.
+                result = receive(actor, message)
+            except Exception as exc:
+                self._on_failure(exc, item)
+                receive = self.receive
+                actor = self.actor
+                if self.state != RUNNING or receive is None:
+                    break  # restarted into NEW (pre_start next turn) or stopping
+                continue
+            if result is not None:
+                self._suspend(result)
+                return n
+            if self.receive is not receive:  # become or stop
+                receive = self.receive
+                if receive is None:
+                    break
+            if n == throughput:
+                break
+        else:
+            # The common end of a turn, inlined: mailbox empty, go idle.
             self.envelope = None
             self.scheduled = False
             if not mailbox:  # re-check: a foreign thread may have appended
