@@ -294,3 +294,23 @@ async def test_loop_stays_responsive_during_direct_asks(actor_system: ActorSyste
     stop.set()
     await task
     assert ticks >= 5_000 // actor_system.config.direct_asks - 1
+
+
+async def test_tuple_messages_arrive_intact_with_and_without_sender(
+    actor_system: ActorSystem,
+) -> None:
+    """A user's own tuples are never mistaken for the runtime's envelopes."""
+    probe = TestProbe(actor_system)
+
+    class Relay(Actor[Any]):
+        def receive(self, message: Any) -> None:
+            probe.ref.tell((message, self.context.sender))
+
+    relay = actor_system.spawn(Relay)
+    shapes: list[tuple[Any, ...]] = [(), (1,), (1, 2), (1, 2, 3), (1, None, None), ("a", probe.ref)]
+    for shape in shapes:
+        relay.tell(shape)
+        relay.tell(shape, probe.ref)
+    for shape in shapes:
+        assert await probe.expect_message((shape, None))
+        assert await probe.expect_message((shape, probe.ref))

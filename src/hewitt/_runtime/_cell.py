@@ -1,8 +1,8 @@
 """Cell: one actor's runtime state (instance, mailbox, children, lifecycle).
 
 The cell is also the actor's :class:`Context`. All of its methods run on the
-system's event-loop thread, except ``open_mailbox`` and ``wake`` which are the
-thread-safe slow paths of ``ActorRef.tell``.
+system's event-loop thread: tells from other threads reach it through the
+system's inbox (see ``ActorSystem._tell_from_thread``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ._errors import (
     StashOverflow,
 )
 from ._messages import POISON_PILL, Terminated
-from ._ref import ActorRef, _Promise
+from ._ref import ENVELOPE, NOTHING, ActorRef, _Promise
 from ._states import DEAD, NEW, RUNNING, STOPPING
 
 if TYPE_CHECKING:
@@ -38,7 +38,12 @@ logger = logging.getLogger("hewitt")
 
 
 # A mailbox item is the message itself when it was told without a sender (the
-# common case, allocation-free), else a (message, sender) tuple.
+# common case, allocation-free), else a (message, sender, ENVELOPE) tuple.
+#
+# Queued items live in ``pending`` while there is at most one (most actors in a
+# fan-out or a tree of workers never hold more), and in a deque from the second
+# on. A deque costs 760 bytes and a malloc, so it is created only then, and
+# dropped when the actor goes idle: idle actors stay small.
 Envelope = tuple[Any, ActorRef[Any] | None]
 Item = Any
 
@@ -87,8 +92,8 @@ def _call(handler: Handler, actor: Any, message: Any) -> None:
 
 def split(item: Item) -> Envelope:
     """(message, sender) of a mailbox item."""
-    if type(item) is tuple:
-        return item
+    if type(item) is tuple and len(item) == 3 and item[2] is ENVELOPE:
+        return item[0], item[1]
     return item, None
 
 
@@ -115,6 +120,7 @@ class Cell(Context[M], Generic[M]):
         "kwargs",
         "mailbox",
         "name",
+        "pending",
         "receive",
         "ref",
         "scheduled",
@@ -146,6 +152,7 @@ class Cell(Context[M], Generic[M]):
         self.actor: Actor[M] | None = None
         self.receive: Handler | None = None
         self.mailbox: deque[Item] | None = None
+        self.pending: Item = NOTHING
         # True while the dispatcher owns the cell: queued, running or suspended
         # in an async handler. Tells to a scheduled cell only append.
         self.scheduled = False
@@ -162,43 +169,52 @@ class Cell(Context[M], Generic[M]):
     # ------------------------------------------------------------------
     # Delivery (thread-safe slow paths of ActorRef.tell)
 
-    def open_mailbox(self) -> deque[Item]:
-        # Mailboxes are created on first use: an empty deque costs 760 bytes and
-        # idle actors must stay under 1 KiB. The lock makes creation atomic when
-        # a foreign thread and the loop thread race on the first message.
-        lock = self.system._mailbox_lock
-        lock.acquire()
+    def enqueue(self, item: Item) -> None:
+        """Queue a mailbox item and wake the actor. Event-loop thread only.
+
+        ``ActorRef.tell`` inlines this; it is here for the other callers.
+        """
+        mailbox = self.mailbox
+        if mailbox is not None:
+            mailbox.append(item)
+        elif self.pending is NOTHING:
+            self.pending = item
+        else:
+            self.second(item)
+        if not self.scheduled:
+            self.wake()
+
+    def second(self, item: Item) -> None:
+        """A second item while ``pending`` holds one: move both into a deque."""
+        self.mailbox = deque((self.pending, item))
+        self.pending = NOTHING
+
+    def _front_deque(self) -> deque[Item]:
+        """The mailbox as a deque (``pending`` moved into it), for edits at the front."""
         mailbox = self.mailbox
         if mailbox is None:
             mailbox = self.mailbox = deque()
-        lock.release()
+            if self.pending is not NOTHING:
+                mailbox.append(self.pending)
+                self.pending = NOTHING
         return mailbox
 
+    @property
+    def has_messages(self) -> bool:
+        return bool(self.mailbox) or self.pending is not NOTHING
+
     def wake(self) -> None:
-        system = self.system
-        if get_ident() != system._loop_thread_id:
-            system._call_on_loop(self.wake_on_loop)
-            return
+        """Schedule an idle actor that has just been given a message."""
         if self.state >= STOPPING:
             self._drain_to_dead_letters("recipient stopped")
             return
         # Inlined Dispatcher.schedule: this runs for every message to an idle actor.
         self.scheduled = True
-        dispatcher = system._dispatcher
+        dispatcher = self.system._dispatcher
         dispatcher._ready.append(self)
         if not dispatcher._scheduled:
             dispatcher._scheduled = True
             dispatcher._loop.call_soon(dispatcher._run)
-
-    def wake_on_loop(self) -> None:
-        if self.scheduled:
-            return
-        if self.state >= STOPPING:
-            self._drain_to_dead_letters("recipient stopped")
-            return
-        if self.mailbox:
-            self.scheduled = True
-            self.system._dispatcher.schedule(self)
 
     # ------------------------------------------------------------------
     # Turns
@@ -207,21 +223,33 @@ class Cell(Context[M], Generic[M]):
         """Handle up to ``throughput`` messages; returns how many were handled."""
         if self.state != RUNNING and (self.state != NEW or not self._start()):
             return 0
-        mailbox = self.mailbox
         receive = self.receive
-        if mailbox is None or receive is None:
+        if receive is None:
             self._end_turn()
             return 0
         actor = self.actor
-        popleft = mailbox.popleft
         n = 0
-        # Checking the mailbox each time (not counting up front) keeps one-message
-        # turns cheap and lets unwatch() remove queued messages mid-turn.
-        while mailbox:
-            item = popleft()
+        idle = False
+        while n < throughput:
+            mailbox = self.mailbox
+            if mailbox is None:
+                item = self.pending
+                if item is NOTHING:
+                    idle = True
+                    break
+                self.pending = NOTHING
+            elif mailbox:
+                item = mailbox.popleft()
+            else:
+                self.mailbox = None  # drop the empty deque: idle actors stay small
+                idle = True
+                break
             n += 1
             self.envelope = item
-            message = item[0] if type(item) is tuple else item
+            if type(item) is tuple and len(item) == 3 and item[2] is ENVELOPE:
+                message = item[0]
+            else:
+                message = item
             if message is POISON_PILL:
                 self.stop()
                 break
@@ -241,15 +269,11 @@ class Cell(Context[M], Generic[M]):
                 receive = self.receive
                 if receive is None:
                     break
-            if n == throughput:
-                break
-        else:
-            # The common end of a turn, inlined: mailbox empty, go idle.
+        if idle:
+            # The common end of a turn, inlined: nothing queued, go idle.
             self.envelope = None
             self.scheduled = False
-            if not mailbox:  # re-check: a foreign thread may have appended
-                return n
-            self.scheduled = True
+            return n
         self._end_turn()
         return n
 
@@ -259,15 +283,11 @@ class Cell(Context[M], Generic[M]):
         if self.stop_requested:
             self._terminate()
             return
-        mailbox = self.mailbox
-        if mailbox or self.state == NEW:
+        if self.has_messages or self.state == NEW:
             self.system._dispatcher.schedule(self)
             return
+        self.mailbox = None
         self.scheduled = False
-        # A foreign thread may have appended between the check and the flag.
-        if mailbox:
-            self.scheduled = True
-            self.system._dispatcher.schedule(self)
 
     def _suspend(self, result: Any) -> None:
         if asyncio.iscoroutine(result):
@@ -417,8 +437,7 @@ class Cell(Context[M], Generic[M]):
         self._stop_children()
         stash = self._stash
         if stash:
-            mailbox = self.mailbox if self.mailbox is not None else self.open_mailbox()
-            mailbox.extendleft(reversed(stash))
+            self._front_deque().extendleft(reversed(stash))
             stash.clear()
         try:
             self.build()
@@ -520,14 +539,15 @@ class Cell(Context[M], Generic[M]):
         system._on_terminated(self)
 
     def _drain_to_dead_letters(self, reason: str) -> None:
-        mailbox = self.mailbox
-        if not mailbox:
+        if not self.has_messages:
             return
+        mailbox = self._front_deque()
         system = self.system
         ref = self.ref
         while mailbox:
             message, sender = split(mailbox.popleft())
             system._dead_letter(message, sender, ref, reason)
+        self.mailbox = None
 
     @property
     def is_alive(self) -> bool:
@@ -581,7 +601,7 @@ class Cell(Context[M], Generic[M]):
     @property
     def sender(self) -> ActorRef[Any] | None:
         item = self.envelope
-        return item[1] if type(item) is tuple else None
+        return split(item)[1]
 
     @property
     def parent(self) -> ActorRef[Any]:
@@ -654,8 +674,8 @@ class Cell(Context[M], Generic[M]):
                 target.watchers.discard(self)
             if self.watching is not None:
                 self.watching.discard(target)
-        mailbox = self.mailbox
-        if mailbox:
+        if self.has_messages:
+            mailbox = self._front_deque()
             # A Terminated already queued for ref must not be delivered after unwatch.
             kept = [
                 item for item in mailbox if not (isinstance(item, Terminated) and item.ref == ref)
@@ -704,13 +724,12 @@ class Cell(Context[M], Generic[M]):
         stash = self._stash
         if not stash:
             return
-        mailbox = self.mailbox if self.mailbox is not None else self.open_mailbox()
-        mailbox.extendleft(reversed(stash))
+        self._front_deque().extendleft(reversed(stash))
         stash.clear()
 
     def reply(self, message: Any) -> None:
         item = self.envelope
-        sender = item[1] if type(item) is tuple else None
+        sender = item[1] if type(item) is tuple and len(item) == 3 and item[2] is ENVELOPE else None
         if sender is None:
             self.system._dead_letter(message, self.ref, self.ref, "reply with no sender")
             return
@@ -718,7 +737,7 @@ class Cell(Context[M], Generic[M]):
 
     def forward(self, ref: ActorRef[Any], message: Any) -> None:
         item = self.envelope
-        ref.tell(message, item[1] if type(item) is tuple else None)
+        ref.tell(message, split(item)[1])
 
     def pipe_to(
         self,
@@ -760,6 +779,7 @@ class Tombstone(Cell[Any]):
         self.actor = None
         self.receive = None
         self.mailbox = None
+        self.pending = NOTHING
         self.scheduled = False
         self.state = DEAD
         self.stop_requested = True
@@ -772,9 +792,6 @@ class Tombstone(Cell[Any]):
         self.watching = None
 
     def wake(self) -> None:
-        self.system._call_on_loop(self.wake_on_loop)
-
-    def wake_on_loop(self) -> None:
         self._drain_to_dead_letters("no such actor")
 
     def request_stop(self) -> None:

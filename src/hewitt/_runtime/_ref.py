@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import msgspec
 
@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
 
 M_contra = TypeVar("M_contra", contravariant=True)
+
+#: Marks a mailbox item that carries a sender: (message, sender, ENVELOPE).
+#: A message told without a sender is queued as itself, so the common tell
+#: allocates nothing; the mark keeps a user's own tuples from being mistaken
+#: for an envelope.
+ENVELOPE: Final = object()
+
+#: ``Cell.pending`` when no message waits there.
+NOTHING: Final = object()
 
 
 class ActorAddress(msgspec.Struct, frozen=True):
@@ -73,16 +82,19 @@ class ActorRef(Generic[M_contra]):
         if cell is None:
             _unbound_tell(self, message, sender)
             return
+        item = message if sender is None else (message, sender, ENVELOPE)
+        system = cell.system
+        if get_ident() != system._loop_thread_id:
+            system._tell_from_thread(cell, item)
+            return
+        # Cell.enqueue, inlined: this is the hottest path of the runtime.
         mailbox = cell.mailbox
-        if mailbox is None:
-            mailbox = cell.open_mailbox()
-        # A message without a sender is queued as itself: no envelope to
-        # allocate and for the garbage collector to track. Bare tuples are
-        # wrapped so that they cannot be mistaken for an envelope.
-        if sender is None and type(message) is not tuple:
-            mailbox.append(message)
+        if mailbox is not None:
+            mailbox.append(item)
+        elif cell.pending is NOTHING:
+            cell.pending = item
         else:
-            mailbox.append((message, sender))
+            cell.second(item)
         if not cell.scheduled:
             cell.wake()
 
@@ -106,10 +118,14 @@ class ActorRef(Generic[M_contra]):
             return await asyncio.wrap_future(self._ask_threadsafe(message, timeout))
         future: asyncio.Future[Any] = loop.create_future()
         promise = AskRef(future, self, message, timeout, system)
+        item = (message, promise, ENVELOPE)
         mailbox = cell.mailbox
-        if mailbox is None:
-            mailbox = cell.open_mailbox()
-        mailbox.append((message, promise))
+        if mailbox is not None:
+            mailbox.append(item)
+        elif cell.pending is NOTHING:
+            cell.pending = item
+        else:
+            cell.second(item)
         if not cell.scheduled:
             dispatcher = system._dispatcher
             if dispatcher.direct_budget and dispatcher.current is None and cell.state == RUNNING:

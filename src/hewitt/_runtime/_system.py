@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from itertools import count
@@ -99,7 +100,10 @@ class ActorSystem:
         self._loop_thread_id = -1
         self._dispatcher: Dispatcher = None  # type: ignore[assignment]
         self._ask_timeouts: AskTimeouts = None  # type: ignore[assignment]
-        self._mailbox_lock = threading.Lock()
+        # Tells from other threads: (cell, item) pairs drained on the loop, one
+        # wake-up of the loop per batch (see _tell_from_thread).
+        self._inbox: deque[tuple[Cell[Any], Any]] = deque()
+        self._inbox_scheduled = False
         self._uids = count(int.from_bytes(os.urandom(5), "big") << 24)
         self._names = count(1)
         self._live = 0
@@ -391,6 +395,27 @@ class ActorSystem:
 
     def _next_name(self) -> str:
         return f"${next(self._names):x}"
+
+    def _tell_from_thread(self, cell: Cell[Any], item: Any) -> None:
+        # Append first, then check the flag; the drain clears the flag before it
+        # pops. So an item is either seen by a drain already under way or its
+        # sender schedules a new drain: never stranded. Items from one thread
+        # keep their order (one FIFO inbox).
+        self._inbox.append((cell, item))
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain_inbox)
+            except RuntimeError:  # the loop is closed: the system is gone
+                self._inbox.clear()
+                self._dead_letters += 1
+
+    def _drain_inbox(self) -> None:
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            cell, item = inbox.popleft()
+            cell.enqueue(item)
 
     def _call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         if get_ident() == self._loop_thread_id:
