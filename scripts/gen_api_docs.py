@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import hewitt
+import hewitt.supervision
 import hewitt.testing
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "api.md"
@@ -69,6 +70,7 @@ def render() -> str:
         "Generated from the docstrings by `scripts/gen_api_docs.py`; do not edit by hand.",
         "",
         *_module(hewitt),
+        *_module(hewitt.supervision),
         *_module(hewitt.testing),
     ]
     return "\n".join(lines).rstrip() + "\n"

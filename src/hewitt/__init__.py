@@ -24,12 +24,23 @@ from ._runtime._messages import (
     ActorStarted,
     ActorStopped,
     DeadLetter,
+    Exit,
     Failure,
     PoisonPill,
     Terminated,
 )
 from ._runtime._pipe import pipe_to
 from ._runtime._ref import ActorAddress, ActorRef
+from ._runtime._supervise import LinkedActorFailed
+from ._runtime._supervision import (
+    Backoff,
+    Directive,
+    InvalidSupervisorStrategy,
+    RestartIntensityExceeded,
+    RestartType,
+    StrategyKind,
+    SupervisorStrategy,
+)
 from ._runtime._system import ActorSystem, SystemStatistics, new_event_loop, run
 
 __all__ = [
@@ -45,18 +56,27 @@ __all__ = [
     "ActorSystem",
     "ActorSystemNotRunning",
     "AskTimeout",
+    "Backoff",
     "Behavior",
     "Context",
     "DeadLetter",
     "DeliveryError",
+    "Directive",
     "DispatcherStatistics",
     "EventStream",
+    "Exit",
     "Failure",
     "HandlerResult",
     "HewittError",
     "InvalidActorName",
+    "InvalidSupervisorStrategy",
+    "LinkedActorFailed",
     "PoisonPill",
+    "RestartIntensityExceeded",
+    "RestartType",
     "StashOverflow",
+    "StrategyKind",
+    "SupervisorStrategy",
     "SystemConfig",
     "SystemStatistics",
     "Terminated",
@@ -65,6 +85,10 @@ __all__ = [
     "pipe_to",
     "run",
 ]
+
+from .supervision import ChildSpec, InvalidChildSpec, Supervisor
+
+__all__ += ["ChildSpec", "InvalidChildSpec", "Supervisor"]
 
 for _name in __all__:
     _obj = globals()[_name]

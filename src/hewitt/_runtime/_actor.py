@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
     from ._ref import ActorRef
+    from ._supervision import RestartType, SupervisorStrategy
     from ._system import ActorSystem
 
 M = TypeVar("M")
@@ -27,14 +28,22 @@ class Actor(Generic[M]):
     ``spawn`` is the class, ``self.context`` is already usable in
     ``__init__``; otherwise it is usable from :meth:`pre_start` on.
 
-    Set the class attribute ``blocking = True`` to run this actor's handlers on
-    the system's thread pool, for blocking calls that must not stall the loop.
+    Class attributes:
+
+    - ``blocking = True`` runs this actor's handlers on the system's thread
+      pool, for blocking calls that must not stall the loop.
+    - ``supervisor_strategy``: how this actor supervises its children (None:
+      one-for-one, restart, at most 10 restarts in 10 s).
+    - ``trap_exits = True``: an abnormal exit of a linked actor arrives as an
+      :class:`Exit` message instead of failing this actor.
     """
 
     __slots__ = ("context",)
 
     context: Context[M]
     blocking: ClassVar[bool] = False
+    supervisor_strategy: ClassVar[SupervisorStrategy | None] = None
+    trap_exits: ClassVar[bool] = False
 
     @abstractmethod
     def receive(self, message: M) -> HandlerResult:
@@ -59,6 +68,17 @@ class Actor(Generic[M]):
         """Called on the dispatcher once the actor and all its children have
         stopped; may be async. Raising here is logged; the actor stops anyway."""
         return None
+
+    def pre_restart(self, exc: BaseException, message: Any) -> None:
+        """Called on the old instance when its supervisor restarts it, before its
+        children are stopped. ``message`` is the one that failed (None when the
+        restart comes from a sibling or a hook). Raising here is logged."""
+
+    def post_restart(self, exc: BaseException) -> HandlerResult:
+        """Called on the new instance after a restart, before the next message;
+        may be async. By default it calls :meth:`pre_start`. Raising here is a
+        failure of the new instance, reported to the supervisor."""
+        return self.pre_start()
 
 
 class Context(ABC, Generic[M]):
@@ -101,9 +121,15 @@ class Context(ABC, Generic[M]):
         factory: Callable[..., Actor[N]],
         *args: Any,
         name: str | None = None,
+        restart: RestartType | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
-        """Start a child actor built by ``factory(*args, **kwargs)``; returns its ref."""
+        """Start a child actor built by ``factory(*args, **kwargs)``; returns its ref.
+
+        ``restart`` (default TRANSIENT: restarted after failures, a stop is
+        final) is the child's restart type. ``name`` and ``restart`` are
+        reserved: they are not passed to the factory.
+        """
 
     @abstractmethod
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
@@ -120,6 +146,17 @@ class Context(ABC, Generic[M]):
     @abstractmethod
     def unwatch(self, ref: ActorRef[Any]) -> None:
         """Stop watching ``ref``; no Terminated for it will be delivered afterwards."""
+
+    @abstractmethod
+    def link(self, ref: ActorRef[Any]) -> None:
+        """Link this actor with ``ref`` both ways (Erlang): an abnormal exit of
+        one makes the other fail with ``LinkedActorFailed``, unless it sets
+        ``trap_exits`` and then receives :class:`Exit`. Linking a dead actor
+        acts at once."""
+
+    @abstractmethod
+    def unlink(self, ref: ActorRef[Any]) -> None:
+        """Remove the link with ``ref`` (both ways)."""
 
     @abstractmethod
     def become(self, behavior: Behavior[M], *, discard_old: bool = True) -> None:

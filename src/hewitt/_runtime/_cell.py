@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from . import _supervise
 from ._actor import Actor, Behavior, Context, HandlerResult
 from ._errors import (
     ActorInitializationError,
@@ -23,11 +24,14 @@ from ._errors import (
     InvalidActorName,
     StashOverflow,
 )
-from ._messages import POISON_PILL, Terminated
-from ._ref import ENVELOPE, NOTHING, ActorRef, _Promise
-from ._states import DEAD, NEW, RUNNING, STOPPING
+from ._messages import POISON_PILL, Exit, Terminated
+from ._ref import ENVELOPE, NOTHING, ActorRef
+from ._states import DEAD, NEW, RUNNING, STOPPING, SUSPENDED
+from ._supervision import RestartLog, RestartType
 
 if TYPE_CHECKING:
+    from asyncio import TimerHandle
+
     from ._system import ActorSystem
 
 M = TypeVar("M")
@@ -92,7 +96,7 @@ def _call(handler: Handler, actor: Any, message: Any) -> None:
 
 def split(item: Item) -> Envelope:
     """(message, sender) of a mailbox item."""
-    if type(item) is tuple and len(item) == 3 and item[2] is ENVELOPE:
+    if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
         return item[0], item[1]
     return item, None
 
@@ -118,13 +122,20 @@ class Cell(Context[M], Generic[M]):
         "envelope",
         "factory",
         "kwargs",
+        "links",
         "mailbox",
         "name",
         "pending",
         "receive",
         "ref",
+        "restart_cause",
+        "restart_log",
+        "restart_timer",
+        "restart_type",
         "scheduled",
         "state",
+        "stop_final",
+        "stop_reason",
         "stop_requested",
         "suspended",
         "system",
@@ -165,6 +176,16 @@ class Cell(Context[M], Generic[M]):
         self._stash: deque[Item] | None = None
         self.watchers: set[Cell[Any]] | None = None
         self.watching: set[Cell[Any]] | None = None
+        self.links: set[Cell[Any]] | None = None
+        self.restart_type = RestartType.TRANSIENT
+        #: set while a restart is pending (SUSPENDED) and until post_restart ran
+        self.restart_cause: BaseException | None = None
+        self.restart_log: RestartLog | None = None
+        self.restart_timer: TimerHandle | None = None
+        #: why it stopped: None for a normal stop
+        self.stop_reason: BaseException | None = None
+        #: stopped by its supervisor (or shutdown): never restarted
+        self.stop_final = False
 
     # ------------------------------------------------------------------
     # Delivery (thread-safe slow paths of ActorRef.tell)
@@ -246,7 +267,7 @@ class Cell(Context[M], Generic[M]):
                 break
             n += 1
             self.envelope = item
-            if type(item) is tuple and len(item) == 3 and item[2] is ENVELOPE:
+            if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
                 message = item[0]
             else:
                 message = item
@@ -283,6 +304,8 @@ class Cell(Context[M], Generic[M]):
         if self.stop_requested:
             self._terminate()
             return
+        if self.state == SUSPENDED:
+            return  # stays "scheduled": the restart (or its supervisor) resumes it
         if self.has_messages or self.state == NEW:
             self.system._dispatcher.schedule(self)
             return
@@ -325,6 +348,12 @@ class Cell(Context[M], Generic[M]):
                 logger.error("actor %s failed in post_stop", self.ref.path, exc_info=exc)
             self._finalize()
             return
+        if state == SUSPENDED:  # restarted (by a sibling's failure) while it awaited
+            if exc is not None:
+                logger.error("actor %s failed while being restarted", self.ref.path, exc_info=exc)
+            self.envelope = None
+            _supervise.maybe_complete_restart(self)
+            return
         if exc is not None:
             if state == NEW:
                 self._start_failed(exc)
@@ -332,6 +361,7 @@ class Cell(Context[M], Generic[M]):
                 self._on_failure(exc, self.envelope)
         elif state == NEW:
             self.state = RUNNING
+            self.restart_cause = None
             self._publish_started()
         self._end_turn()
 
@@ -390,8 +420,9 @@ class Cell(Context[M], Generic[M]):
         """Run pre_start; True when the cell may handle messages now."""
         actor = self.actor
         assert actor is not None
+        cause = self.restart_cause
         try:
-            result = actor.pre_start()
+            result = actor.pre_start() if cause is None else actor.post_restart(cause)
         except Exception as exc:
             self._start_failed(exc)
             self._end_turn()
@@ -400,14 +431,21 @@ class Cell(Context[M], Generic[M]):
             self._suspend(result)
             return False
         self.state = RUNNING
+        self.restart_cause = None
         self._publish_started()
         return True
 
     def _start_failed(self, exc: BaseException) -> None:
-        logger.error("actor %s failed in pre_start; stopping it", self.ref.path, exc_info=exc)
+        # A failing pre_start is an initialization error (stopped by default);
+        # a failing post_restart is a failure of the new instance.
+        hook = "pre_start" if self.restart_cause is None else "post_restart"
         self.state = RUNNING
-        self.stop_requested = True
-        self.receive = None
+        self.restart_cause = None
+        error = ActorInitializationError(
+            f"{self.ref.path}: {hook} raised {type(exc).__name__}: {exc}"
+        )
+        error.__cause__ = exc
+        _supervise.handle_failure(self, error if hook == "pre_start" else exc, None)
 
     def _publish_started(self) -> None:
         if self.system.config.lifecycle_events:
@@ -415,41 +453,8 @@ class Cell(Context[M], Generic[M]):
 
             self.system.event_stream.publish(ActorStarted(self.ref))
 
-    def _on_failure(self, exc: Exception | BaseException, item: Item) -> None:
-        message, sender = split(item)
-        logger.error(
-            "actor %s failed handling %s; restarting it",
-            self.ref.path,
-            describe(message),
-            exc_info=exc,
-        )
-        self.system._failures += 1
-        if isinstance(sender, _Promise):
-            sender.fail(exc)
-        self.system._publish_failure(self.ref, describe(message), exc)
-        self._restart()
-
-    def _restart(self) -> None:
-        # Default directive until supervision strategies exist: restart from the
-        # factory with the mailbox kept, children stopped, stash put back first.
-        if self.stop_requested or self.state >= STOPPING:
-            return
-        self._stop_children()
-        stash = self._stash
-        if stash:
-            self._front_deque().extendleft(reversed(stash))
-            stash.clear()
-        try:
-            self.build()
-        except ActorInitializationError as exc:
-            logger.error(
-                "actor %s could not be restarted; stopping it", self.ref.path, exc_info=exc
-            )
-            self.stop()
-            return
-        self.system._restarts += 1
-        if self.needs_start():
-            self.state = NEW
+    def _on_failure(self, exc: BaseException, item: Item) -> None:
+        _supervise.handle_failure(self, exc, item)
 
     # ------------------------------------------------------------------
     # Stopping
@@ -468,6 +473,9 @@ class Cell(Context[M], Generic[M]):
     def _terminate(self) -> None:
         if self.state >= STOPPING:
             return
+        if self.restart_timer is not None:
+            self.restart_timer.cancel()
+            self.restart_timer = None
         self.state = STOPPING
         self.stop_requested = True
         self.receive = None
@@ -490,6 +498,7 @@ class Cell(Context[M], Generic[M]):
         children = self._children
         if children:
             for child in list(children.values()):
+                child.stop_final = True
                 child.request_stop()
 
     def _after_children(self) -> None:
@@ -528,14 +537,20 @@ class Cell(Context[M], Generic[M]):
                 if watcher.watching is not None:
                     watcher.watching.discard(self)
                 watcher_ref: ActorRef[Any] = watcher.ref
-                watcher_ref.tell(Terminated(ref))
+                watcher_ref.tell(Terminated(ref, self.stop_reason))
+        _supervise.propagate_exit(self, self.stop_reason)
         parent = self._parent
         if parent is not None:
             siblings = parent._children
             if siblings is not None and siblings.get(self.name) is self:
+                if _supervise.restart_after_stop(self):
+                    return
                 del siblings[self.name]
-                if parent.state == STOPPING and not siblings:
-                    parent._after_children()
+                if not siblings:
+                    if parent.state == STOPPING:
+                        parent._after_children()
+                    elif parent.state == SUSPENDED:
+                        _supervise.maybe_complete_restart(parent)
         system._on_terminated(self)
 
     def _drain_to_dead_letters(self, reason: str) -> None:
@@ -562,6 +577,7 @@ class Cell(Context[M], Generic[M]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         name: str | None,
+        restart: RestartType | None = None,
     ) -> ActorRef[N]:
         if self.state >= STOPPING or self.stop_requested:
             raise ActorSystemNotRunning(f"cannot spawn a child of {self.ref.path}: it is stopping")
@@ -579,6 +595,10 @@ class Cell(Context[M], Generic[M]):
                 "and -_.:@+=~,!*'() (a leading '$' is reserved for generated names)"
             )
         cell: Cell[N] = Cell(system, self, name, self.ref.path + "/" + name, factory, args, kwargs)
+        if restart is not None:
+            if not isinstance(restart, RestartType):
+                raise TypeError(f"restart must be a RestartType, got {restart!r}")
+            cell.restart_type = restart
         cell.build()
         children[name] = cell
         system._live += 1
@@ -621,12 +641,15 @@ class Cell(Context[M], Generic[M]):
         factory: Callable[..., Actor[N]],
         *args: Any,
         name: str | None = None,
+        restart: RestartType | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
         system = self.system
         if get_ident() != system._loop_thread_id:
-            return system._call_on_loop_blocking(self.spawn_child, factory, args, kwargs, name)
-        return self.spawn_child(factory, args, kwargs, name)
+            return system._call_on_loop_blocking(
+                self.spawn_child, factory, args, kwargs, name, restart
+            )
+        return self.spawn_child(factory, args, kwargs, name, restart)
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         if ref is None or ref._cell is self:
@@ -646,6 +669,7 @@ class Cell(Context[M], Generic[M]):
                 f"{self.ref.path} can only stop itself or its children, not {ref.path}; "
                 "use ref.stop() to stop any actor"
             )
+        target.stop_final = True  # a supervisor's own stop is never undone by a restart
         self.system._call_on_loop(target.request_stop)
 
     def watch(self, ref: ActorRef[Any]) -> None:
@@ -683,6 +707,44 @@ class Cell(Context[M], Generic[M]):
             if len(kept) != len(mailbox):
                 mailbox.clear()
                 mailbox.extend(kept)
+
+    def link(self, ref: ActorRef[Any]) -> None:
+        self.system._call_on_loop(self._link, ref)
+
+    def _link(self, ref: ActorRef[Any]) -> None:
+        other = ref._cell
+        if other is self:
+            return
+        if other is None or other.state >= STOPPING or other.stop_requested:
+            # Erlang: linking a dead process delivers its exit at once (noproc).
+            reason = other.stop_reason if other is not None else None
+            noproc = reason if reason is not None else LookupError(f"{ref.path} is not alive")
+            if self.actor is not None and type(self.actor).trap_exits:
+                own: ActorRef[Any] = self.ref
+                own.tell(Exit(ref, noproc))
+            else:
+                _supervise.handle_failure(
+                    self, _supervise.LinkedActorFailed(ref.path, noproc), None
+                )
+            return
+        if self.links is None:
+            self.links = set()
+        if other.links is None:
+            other.links = set()
+        self.links.add(other)
+        other.links.add(self)
+
+    def unlink(self, ref: ActorRef[Any]) -> None:
+        self.system._call_on_loop(self._unlink, ref)
+
+    def _unlink(self, ref: ActorRef[Any]) -> None:
+        other = ref._cell
+        if other is None:
+            return
+        if self.links is not None:
+            self.links.discard(other)
+        if other.links is not None:
+            other.links.discard(self)
 
     def become(self, behavior: Behavior[M], *, discard_old: bool = True) -> None:
         if self.stop_requested:
@@ -729,7 +791,7 @@ class Cell(Context[M], Generic[M]):
 
     def reply(self, message: Any) -> None:
         item = self.envelope
-        sender = item[1] if type(item) is tuple and len(item) == 3 and item[2] is ENVELOPE else None
+        sender = split(item)[1]
         if sender is None:
             self.system._dead_letter(message, self.ref, self.ref, "reply with no sender")
             return

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ._supervision import SupervisorStrategy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +31,14 @@ class SystemConfig:
         direct_asks: most asks that an awaiting caller may run directly on an
             idle recipient (see docs/architecture.md, "direct hand-off") before
             the dispatcher yields to the event loop; 0 disables it.
+        guardian_strategy: how the ``/user`` and ``/system`` guardians
+            supervise top-level actors.
+        guardian_policy: what a guardian does when a top-level actor's failure
+            escalates to it or its restart intensity is exceeded:
+            ``"stop_subtree"`` (log, stop that actor and its subtree) or
+            ``"stop_system"`` (log, shut the whole system down).
+        seed: seed of the system's random generator (backoff jitter), for
+            reproducible tests; None for a random seed.
     """
 
     throughput: int = 100
@@ -41,19 +52,27 @@ class SystemConfig:
     shutdown_timeout: float = 10.0
     lifecycle_events: bool = False
     direct_asks: int = 32
+    guardian_strategy: SupervisorStrategy = field(default_factory=SupervisorStrategy)
+    guardian_policy: Literal["stop_subtree", "stop_system"] = "stop_subtree"
+    seed: int | None = None
 
     def __post_init__(self) -> None:
-        for field in ("throughput", "batch_messages", "stash_capacity", "executor_workers"):
-            value = getattr(self, field)
+        for name in ("throughput", "batch_messages", "stash_capacity", "executor_workers"):
+            value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"SystemConfig.{field} must be an int >= 1, got {value!r}")
-        for field in ("ask_timeout", "dead_letter_log_window", "shutdown_timeout"):
-            value = getattr(self, field)
+                raise ValueError(f"SystemConfig.{name} must be an int >= 1, got {value!r}")
+        for name in ("ask_timeout", "dead_letter_log_window", "shutdown_timeout"):
+            value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"SystemConfig.{field} must be a number > 0, got {value!r}")
+                raise ValueError(f"SystemConfig.{name} must be a number > 0, got {value!r}")
         if not isinstance(self.direct_asks, int) or self.direct_asks < 0:
             raise ValueError(
                 f"SystemConfig.direct_asks must be an int >= 0, got {self.direct_asks!r}"
+            )
+        if self.guardian_policy not in ("stop_subtree", "stop_system"):
+            raise ValueError(
+                "SystemConfig.guardian_policy must be 'stop_subtree' or 'stop_system', "
+                f"got {self.guardian_policy!r}"
             )
         if self.dead_letter_log_limit < 0:
             raise ValueError("SystemConfig.dead_letter_log_limit must be >= 0")

@@ -28,9 +28,26 @@ POISON_PILL: Final = PoisonPill()
 
 @dataclass(frozen=True, slots=True)
 class Terminated:
-    """Sent once to each watcher when the watched actor has stopped."""
+    """Sent once to each watcher when the watched actor has stopped.
+
+    ``reason`` is None for a normal stop, else the exception that ended it.
+    """
 
     ref: ActorRef[Any]
+    reason: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """Received by an actor with ``trap_exits = True`` when a linked actor exits.
+
+    ``reason`` is None for a normal stop, else the exception that ended it.
+    Without ``trap_exits``, an abnormal exit of a linked actor makes this actor
+    fail with ``LinkedActorFailed`` instead.
+    """
+
+    ref: ActorRef[Any]
+    reason: BaseException | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import random
 import threading
 import time
 from collections import deque
@@ -26,6 +27,7 @@ from ._events import EventStream
 from ._messages import ActorFailed, ActorStopped, DeadLetter, Failure
 from ._ref import ActorAddress, ActorRef, _Promise
 from ._states import DEAD, RUNNING
+from ._supervision import RestartType
 
 logger = logging.getLogger("hewitt")
 
@@ -120,6 +122,10 @@ class ActorSystem:
         self._thread: threading.Thread | None = None
         self.event_stream = EventStream(self)
         self.unclean_stops: list[str] = []
+        self._rng = random.Random(self.config.seed)
+        #: why the system stopped itself (guardian policy "stop_system"), if it did
+        self.termination_reason: BaseException | None = None
+        self._terminated: asyncio.Future[None] | None = None
         self._user: Cell[Any] = None  # type: ignore[assignment]
         self._system: Cell[Any] = None  # type: ignore[assignment]
 
@@ -151,6 +157,7 @@ class ActorSystem:
         self._ask_timeouts = AskTimeouts(loop)
         self._user = self._guardian("user")
         self._system = self._guardian("system")
+        self._terminated = loop.create_future()
         self._state = _RUNNING
 
     def _guardian(self, name: str) -> Cell[Any]:
@@ -198,6 +205,23 @@ class ActorSystem:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._state = _TERMINATED
+        if self._terminated is not None and not self._terminated.done():
+            self._terminated.set_result(None)
+
+    async def wait_terminated(self) -> None:
+        """Wait until the system has shut down (by ``shutdown`` or by its
+        guardian policy ``"stop_system"``); see ``termination_reason``."""
+        if self._terminated is None:
+            raise ActorSystemNotRunning(f"actor system {self.name!r} was never started")
+        await asyncio.shield(self._terminated)
+
+    def _terminate_from_inside(self, reason: BaseException) -> None:
+        if self._state != _RUNNING:
+            return
+        self.termination_reason = reason
+        task = self._loop.create_task(self.shutdown())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _walk(self, cell: Cell[Any]) -> list[Cell[Any]]:
         found = [cell]
@@ -286,18 +310,23 @@ class ActorSystem:
         factory: Callable[..., Actor[N]],
         *args: Any,
         name: str | None = None,
+        restart: RestartType | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
         """Start a top-level actor under ``/user`` built by ``factory(*args, **kwargs)``.
 
         Returns its ref at once; ``pre_start`` runs on the dispatcher before the
-        first message. Raises :class:`ActorNameTaken`, :class:`InvalidActorName`
-        or :class:`ActorInitializationError`. Thread-safe.
+        first message. ``restart`` is its restart type under the ``/user``
+        guardian (default TRANSIENT). Raises :class:`ActorNameTaken`,
+        :class:`InvalidActorName` or :class:`ActorInitializationError`.
+        Thread-safe.
         """
         self._check_running()
         if get_ident() != self._loop_thread_id:
-            return self._call_on_loop_blocking(self._user.spawn_child, factory, args, kwargs, name)
-        return self._user.spawn_child(factory, args, kwargs, name)
+            return self._call_on_loop_blocking(
+                self._user.spawn_child, factory, args, kwargs, name, restart
+            )
+        return self._user.spawn_child(factory, args, kwargs, name, restart)
 
     def spawn_system_actor(
         self,

@@ -1,0 +1,19 @@
+"""Declarative supervisors: OTP-style child spec lists, built on the public runtime API."""
+
+from ._supervisor import (
+    ChildSpec,
+    InvalidChildSpec,
+    StartChild,
+    Supervisor,
+    TerminateChild,
+    WhichChildren,
+)
+
+__all__ = [
+    "ChildSpec",
+    "InvalidChildSpec",
+    "StartChild",
+    "Supervisor",
+    "TerminateChild",
+    "WhichChildren",
+]
