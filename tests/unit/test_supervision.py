@@ -576,7 +576,7 @@ def test_linked_actor_failed_names_the_actor() -> None:
 def test_child_specs_are_validated() -> None:
     with pytest.raises(InvalidChildSpec, match="name"):
         ChildSpec(name="a/b", factory=Worker)
-    with pytest.raises(InvalidChildSpec, match="'w'.*args"):
+    with pytest.raises(InvalidChildSpec, match=r"'w'.*args"):
         ChildSpec(name="w", factory=Worker, args=[1])  # type: ignore[arg-type]
     with pytest.raises(InvalidChildSpec, match="reserved"):
         ChildSpec(name="w", factory=Worker, kwargs={"name": "x"})
