@@ -36,6 +36,7 @@ def _demo_command(args: argparse.Namespace) -> int:
         duration=args.duration,
         seed=args.seed,
         balance=args.balance,
+        crash_rate=args.crash_rate,
     )
     try:
         result = hewitt.run(run_demo_interruptible(options, sys.stdout))
@@ -58,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
             "Transfers random amounts between account actors. Each transfer is carried out "
             "by a teller actor that asks the source to withdraw and, only if it can, tells "
             "the target to deposit. At the end every account is asked for its balance: exit "
-            "code 0 if no money was created or lost, 1 otherwise. Ctrl-C ends the transfers "
-            "early; the books are still checked."
+            "code 0 if no money was created or lost, 1 otherwise. Every completed transfer is "
+            "also told to an audit service that crashes on a random fraction of its messages "
+            "and is restarted by its supervisor, the transfer desk; the transfers go on. "
+            "Ctrl-C ends the transfers early; the books are still checked."
         ),
     )
     demo.add_argument(
@@ -96,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="opening balance of every account (default: %(default)s)",
     )
+    demo.add_argument(
+        "--crash-rate",
+        type=_fraction,
+        default=_DEFAULTS.crash_rate,
+        metavar="FRACTION",
+        help=(
+            "fraction of the audit service's messages that make it crash, from 0 to 1; "
+            "seeded by --seed (default: %(default)s)"
+        ),
+    )
     return parser
 
 
@@ -114,6 +127,13 @@ def _positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
     return value
 
 

@@ -1,4 +1,5 @@
-"""The bank of the demo: accounts, the tellers that move money, and their desk.
+"""The bank of the demo: accounts, the tellers that move money, their desk, and
+an audit service that crashes on purpose.
 
 An :class:`Account` owns its balance and nothing else touches it. A transfer is
 not a method of an account but the work of a separate actor, a :class:`Teller`:
@@ -23,6 +24,15 @@ transfer, because:
 
 No handler awaits anything: every step is a message with a reply-to ref, so no
 actor is ever blocked waiting on another.
+
+Every completed transfer is also told to an :class:`AuditService`, which records
+it and holds no money. The audit fails on a random fraction of its messages (a
+:class:`FaultInjector` makes it raise :class:`InjectedFault`). The desk is its
+supervisor: its one-for-one strategy restarts the audit, and the runtime hands
+the transfer that failed to the new instance again, until it has failed the
+strategy's ``poison_threshold`` times in a row (3) and goes to dead letters
+unrecorded. The transfers never wait for the audit, so they go on through its
+crashes, and the books still balance.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from hewitt import Actor, ActorRef
+from hewitt import Actor, ActorRef, SupervisorStrategy
 
 # ----------------------------------------------------------------------
 # Account protocol
@@ -118,7 +128,7 @@ class Account(Actor[AccountMessage]):
 
 
 # ----------------------------------------------------------------------
-# Tellers
+# Transfers
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +157,105 @@ TransferOutcome = TransferCompleted | TransferRefused
 TellerMessage = TransferOrder | AccountReply
 
 
+# ----------------------------------------------------------------------
+# The audit service
+
+
+class InjectedFault(RuntimeError):
+    """The failure a :class:`FaultInjector` makes its service raise."""
+
+
+class FaultInjector:
+    """Makes a service fail on a random fraction ``rate`` of its calls, as chaos
+    testing does, and counts the faults it injected.
+
+    It is given to the service's factory, so it outlives any one instance of
+    the service: a restart does not start its random sequence over (which
+    would repeat the same failures forever).
+    """
+
+    __slots__ = ("_random", "injected", "rate")
+
+    def __init__(self, rate: float, seed: int | str) -> None:
+        if not 0 <= rate <= 1:  # also rejects nan
+            raise ValueError(f"a fault rate is a fraction from 0 to 1, got {rate}")
+        self.rate = rate
+        self._random = random.Random(seed).random
+        self.injected = 0
+
+    def strike(self) -> None:
+        """Raise :class:`InjectedFault` with probability ``rate``."""
+        if self._random() < self.rate:
+            self.injected += 1
+            raise InjectedFault(f"injected fault number {self.injected}")
+
+
+class AuditJournal:
+    """Where the audit service records transfers. It stands for the service's
+    durable storage (a database, a file): given to its factory, it outlives
+    every instance, so a restart rebuilds the service but keeps its records."""
+
+    __slots__ = ("recorded",)
+
+    def __init__(self) -> None:
+        self.recorded = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GetAuditTally:
+    """Answered :class:`AuditTally`."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTally:
+    """The audit's counters: transfers recorded, and the faults injected into it
+    (each one a failure of the service, and a restart)."""
+
+    recorded: int
+    faults: int
+
+
+GET_AUDIT_TALLY: Final = GetAuditTally()
+
+AuditMessage = TransferOrder | GetAuditTally
+
+
+class AuditService(Actor[AuditMessage]):
+    """Records every completed transfer (told the transfer's order by its teller).
+
+    Fails whenever ``faults`` strikes, before recording anything: a transfer is
+    recorded once when a later attempt succeeds, and never when it is dropped
+    as a poison message. Holds no money, and no state of its own either: its
+    records are in ``journal``.
+    """
+
+    def __init__(self, journal: AuditJournal, faults: FaultInjector) -> None:
+        self.journal = journal
+        self.faults = faults
+
+    def receive(self, message: AuditMessage) -> None:
+        match message:
+            case TransferOrder():
+                self.faults.strike()
+                self.journal.recorded += 1
+            case GetAuditTally():
+                self.context.reply(AuditTally(self.journal.recorded, self.faults.injected))
+
+
+# ----------------------------------------------------------------------
+# Tellers
+
+
 class Teller(Actor[TellerMessage]):
     """Carries out transfer orders one at a time: withdraw, then deposit.
 
-    Reports each outcome to ``desk``, which answers with the next order.
+    Tells ``audit`` every transfer it completes, and reports each outcome to
+    ``desk``, which answers with the next order.
     """
 
-    def __init__(self, desk: ActorRef[TransferOutcome]) -> None:
+    def __init__(self, desk: ActorRef[TransferOutcome], audit: ActorRef[AuditMessage]) -> None:
         self.desk = desk
+        self.audit = audit
         self.order: TransferOrder | None = None
 
     def receive(self, message: TellerMessage) -> None:
@@ -170,6 +271,9 @@ class Teller(Actor[TellerMessage]):
                 order = self._order_in_progress()
                 order.target.tell(Deposit(order.amount), self.context.self)
             case Deposited():
+                # Told before the desk hears of the transfer: once the desk has
+                # no transfer in flight, every audit is in the audit's mailbox.
+                self.audit.tell(self._order_in_progress())
                 self._settle(TRANSFER_COMPLETED)
             case InsufficientFunds():
                 self._settle(TRANSFER_REFUSED)
@@ -214,12 +318,27 @@ class Progress:
     in_flight: int
 
 
-DeskMessage = OpenDesk | CloseDesk | GetProgress | TransferOutcome
+DeskMessage = OpenDesk | CloseDesk | GetProgress | GetAuditTally | TransferOutcome
 
 
 class TransferDesk(Actor[DeskMessage]):
     """Keeps ``concurrency`` tellers busy with transfers of random amounts
-    (1 to ``max_amount``) between random pairs of distinct accounts."""
+    (1 to ``max_amount``) between random pairs of distinct accounts.
+
+    Supervises them and the audit service, which fails on a fraction
+    ``crash_rate`` of its messages. :class:`GetAuditTally` is forwarded to the
+    audit (ask it once the desk is closed for the final figures).
+    """
+
+    # One-for-one: a crash of the audit restarts the audit alone, never the
+    # tellers with their transfers in flight. Failures are restarts (the
+    # default decider), and the intensity is a bound the crashes cannot reach:
+    # an actor fails at most once per message it is handed, and the whole demo
+    # handles about a million messages a second. Giving up would stop every
+    # child of the desk, tellers included, so here it must never happen.
+    supervisor_strategy = SupervisorStrategy.one_for_one(max_restarts=1_000_000, within=1.0)
+
+    audit: ActorRef[AuditMessage]
 
     def __init__(
         self,
@@ -227,6 +346,7 @@ class TransferDesk(Actor[DeskMessage]):
         concurrency: int,
         max_amount: int,
         seed: int,
+        crash_rate: float = 0.0,
     ) -> None:
         if len(accounts) < 2:
             raise ValueError("transfers need at least 2 accounts")
@@ -234,6 +354,8 @@ class TransferDesk(Actor[DeskMessage]):
         self.concurrency = concurrency
         self.max_amount = max_amount
         self.random = random.Random(seed).random
+        # Its own stream, so that the crashes do not change the transfers.
+        self.faults = FaultInjector(crash_rate, f"{seed}/audit")
         self.open = False
         self.completed = 0
         self.refused = 0
@@ -242,8 +364,10 @@ class TransferDesk(Actor[DeskMessage]):
         self.closing_for: ActorRef[Progress] | None = None
 
     def pre_start(self) -> None:
+        context = self.context
+        self.audit = context.spawn(AuditService, AuditJournal(), self.faults, name="audit")
         self.idle = [
-            self.context.spawn(Teller, self.context.self, name=f"teller-{i}")
+            context.spawn(Teller, context.self, self.audit, name=f"teller-{i}")
             for i in range(self.concurrency)
         ]
 
@@ -257,6 +381,8 @@ class TransferDesk(Actor[DeskMessage]):
                 self._on_settled()
             case GetProgress():
                 self.context.reply(self._progress())
+            case GetAuditTally():
+                self.context.forward(self.audit, message)
             case OpenDesk():
                 self.open = True
                 for teller in self.idle:

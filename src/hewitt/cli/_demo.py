@@ -8,27 +8,37 @@ the accounts started with, whatever the transfers and refusals in between.
 
 "transfers/s" counts settled transfers, completed or refused: both are a full
 round of messages between a transfer and the accounts.
+
+Meanwhile the audit service crashes on a fraction ``crash_rate`` of its
+messages and its supervisor, the desk, restarts it (see ``_bank``). The display
+and the summary show the system's failures, restarts and dead letters; every
+one of them must be accounted for by the crashes injected into the audit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from hewitt import ActorRef, ActorSystem
+from hewitt import ActorRef, ActorSystem, SystemStatistics
 
 from ._bank import (
+    GET_AUDIT_TALLY,
     Account,
     AccountMessage,
+    AuditTally,
     CloseDesk,
     DeskMessage,
     GetBalance,
     GetProgress,
+    InjectedFault,
     OpenDesk,
     Progress,
     TransferDesk,
@@ -49,6 +59,8 @@ class DemoOptions:
     duration: float = 10.0
     seed: int | None = None
     balance: int = 1000
+    #: fraction of the audit service's messages that make it crash
+    crash_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if self.accounts < 2:
@@ -59,6 +71,8 @@ class DemoOptions:
             raise ValueError(f"duration must be positive, got {self.duration}")
         if self.balance < 1:
             raise ValueError(f"the opening balance must be at least 1, got {self.balance}")
+        if not 0 <= self.crash_rate <= 1:  # also rejects nan
+            raise ValueError(f"the crash rate must be from 0 to 1, got {self.crash_rate}")
 
     @property
     def max_amount(self) -> int:
@@ -79,11 +93,26 @@ class DemoResult:
     elapsed: float
     total: int
     failures: int
+    restarts: int
     dead_letters: int
+    #: completed transfers the audit recorded, and faults injected into it
+    audited: int
+    audit_faults: int
 
     @property
     def expected_total(self) -> int:
         return self.accounts * self.balance
+
+    @property
+    def audits_dropped(self) -> int:
+        """Completed transfers the audit never recorded: each failed
+        ``poison_threshold`` times in a row and went to dead letters."""
+        return self.completed - self.audited
+
+    @property
+    def audits_retried(self) -> int:
+        """Audit failures after which the restarted audit got the transfer again."""
+        return self.audit_faults - self.audits_dropped
 
     @property
     def conserved(self) -> bool:
@@ -128,30 +157,39 @@ async def _run(
     _say(
         out,
         f"hewitt demo: {options.accounts:,} accounts of {options.balance:,}, "
-        f"{options.concurrency:,} transfers in flight, {options.duration:g} s, seed {seed}",
+        f"{options.concurrency:,} transfers in flight, {options.duration:g} s, seed {seed}, "
+        f"audit crash rate {options.crash_rate:g}",
     )
     accounts: list[ActorRef[AccountMessage]] = [
         system.spawn(Account, options.balance, name=f"account-{i}") for i in range(options.accounts)
     ]
     desk: ActorRef[DeskMessage] = system.spawn(
-        TransferDesk, accounts, options.concurrency, options.max_amount, seed, name="transfer-desk"
+        TransferDesk,
+        accounts,
+        options.concurrency,
+        options.max_amount,
+        seed,
+        options.crash_rate,
+        name="transfer-desk",
     )
     try:
-        before = system.statistics()
-        started = time.perf_counter()
-        desk.tell(OpenDesk())
-        await _show_progress(
-            system, desk, options.duration, stop, started, before.messages_processed, out
-        )
-        if stop.is_set():
-            _say(
-                out,
-                f"stopped early at {time.perf_counter() - started:.1f} s; "
-                "finishing the transfers in flight",
-            )
-        final: Progress = await desk.ask(CloseDesk(), timeout=ANSWER_TIMEOUT)
-        elapsed = time.perf_counter() - started
-        after = system.statistics()
+        with _injected_faults_not_logged():
+            before = system.statistics()
+            started = time.perf_counter()
+            desk.tell(OpenDesk())
+            await _show_progress(system, desk, options.duration, stop, started, before, out)
+            if stop.is_set():
+                _say(
+                    out,
+                    f"stopped early at {time.perf_counter() - started:.1f} s; "
+                    "finishing the transfers in flight",
+                )
+            final: Progress = await desk.ask(CloseDesk(), timeout=ANSWER_TIMEOUT)
+            # Asked once no transfer is in flight: every audit has been told, and
+            # the audit answers after it has handled them all (retries included).
+            audit: AuditTally = await desk.ask(GET_AUDIT_TALLY, timeout=ANSWER_TIMEOUT)
+            elapsed = time.perf_counter() - started
+            after = system.statistics()
         total = await _total_balance(accounts)
     finally:
         await _stop_all([desk, *accounts])
@@ -164,7 +202,10 @@ async def _run(
         elapsed=elapsed,
         total=total,
         failures=after.failures - before.failures,
+        restarts=after.restarts - before.restarts,
         dead_letters=after.dead_letters - before.dead_letters,
+        audited=audit.recorded,
+        audit_faults=audit.faults,
     )
     _print_summary(result, out)
     return result
@@ -180,6 +221,26 @@ async def _total_balance(accounts: list[ActorRef[AccountMessage]]) -> int:
     return total
 
 
+class _InjectedFaultFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedFault))
+
+
+@contextmanager
+def _injected_faults_not_logged() -> Iterator[None]:
+    """hewitt logs every failure with its traceback: for the crashes the demo
+    injects on purpose (up to thousands a second) that would only bury any
+    other message. They are counted and shown instead; other failures are
+    still logged."""
+    logger = logging.getLogger("hewitt")
+    quiet = _InjectedFaultFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def _say(out: TextIO, line: str) -> None:
     print(line, file=out, flush=True)
 
@@ -190,7 +251,7 @@ async def _show_progress(
     duration: float,
     stop: asyncio.Event,
     started: float,
-    base_messages: int,
+    base: SystemStatistics,
     out: TextIO,
 ) -> None:
     """Refresh the progress display until ``duration`` has passed or ``stop`` is set."""
@@ -208,12 +269,15 @@ async def _show_progress(
             next_refresh = min(tick * display.interval, duration)
             await asyncio.wait([stopped], timeout=max(0.0, next_refresh - elapsed))
             progress: Progress = await desk.ask(GetProgress(), timeout=ANSWER_TIMEOUT)
+            now = system.statistics()
             display.show(
                 Sample(
                     elapsed=time.perf_counter() - started,
                     completed=progress.completed,
                     refused=progress.refused,
-                    messages=system.statistics().messages_processed - base_messages,
+                    messages=now.messages_processed - base.messages_processed,
+                    restarts=now.restarts - base.restarts,
+                    dead_letters=now.dead_letters - base.dead_letters,
                 )
             )
     finally:
@@ -237,11 +301,18 @@ def _print_summary(result: DemoResult, out: TextIO) -> None:
         f"messages processed:  {result.messages:,} in {result.elapsed:.2f} s",
         f"throughput:          {rate(settled, result.elapsed):,.0f} transfers/s, "
         f"{rate(result.messages, result.elapsed):,.0f} msgs/s",
+        f"audits:              {result.audited:,} recorded; {result.audit_faults:,} crashes: "
+        f"{result.audits_retried:,} retried, {result.audits_dropped:,} dropped as poison",
+        f"supervision:         {result.failures:,} failures, {result.restarts:,} restarts, "
+        f"{result.dead_letters:,} dead letters",
     ]
-    if result.failures or result.dead_letters:
+    # Every failure should be an injected crash, every dead letter a dropped audit.
+    unexpected_failures = result.failures - result.audit_faults
+    unexpected_dead_letters = result.dead_letters - result.audits_dropped
+    if unexpected_failures or unexpected_dead_letters:
         lines.append(
-            f"warning:             {result.failures:,} handler failures, "
-            f"{result.dead_letters:,} dead letters"
+            f"warning:             {unexpected_failures:,} handler failures, "
+            f"{unexpected_dead_letters:,} dead letters besides the audit's crashes"
         )
     if result.conserved:
         lines.append(

@@ -1,4 +1,4 @@
-"""The demo's live progress: two lines rewritten in place on a terminal, a plain
+"""The demo's live progress: three lines rewritten in place on a terminal, a plain
 line a second elsewhere (a pipe, a log file, a CI job)."""
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class Sample:
     completed: int
     refused: int
     messages: int
+    #: the actor system's counters (supervisors' restarts, undeliverable messages)
+    restarts: int = 0
+    dead_letters: int = 0
 
     @property
     def settled(self) -> int:
@@ -64,12 +67,15 @@ class ProgressDisplay:
                 f"{sample.refused:>9,} refused {transfer_rate:>9,.0f}/s",
                 f"{'':8}  messages  {sample.messages:>11,} processed "
                 f"{'':17}{message_rate:>9,.0f}/s",
+                f"{'':8}  supervision {sample.restarts:>9,} restarts  "
+                f"{sample.dead_letters:>9,} dead letters",
             )
         else:
             self.out.write(
                 f"{sample.elapsed:5.1f} s | transfers {sample.completed:,} completed, "
                 f"{sample.refused:,} refused | {transfer_rate:,.0f} transfers/s | "
-                f"messages {sample.messages:,} | {message_rate:,.0f} msgs/s\n"
+                f"messages {sample.messages:,} | {message_rate:,.0f} msgs/s | "
+                f"restarts {sample.restarts:,}, dead letters {sample.dead_letters:,}\n"
             )
         self.out.flush()
 

@@ -15,7 +15,8 @@ async def actor_system(request: pytest.FixtureRequest) -> AsyncIterator[ActorSys
     """A running :class:`ActorSystem` for one test, stopped after it.
 
     The test fails if the system does not stop cleanly: actors left running
-    after shutdown, or handlers that had to be cancelled. Pass settings with
+    after shutdown, or handlers that had to be cancelled (shutdown waits
+    ``shutdown_timeout``, at most 5 s). Pass settings with
     ``@pytest.mark.hewitt_config(throughput=10, ...)``.
     """
     marker = request.node.get_closest_marker("hewitt_config")
@@ -25,7 +26,7 @@ async def actor_system(request: pytest.FixtureRequest) -> AsyncIterator[ActorSys
     try:
         yield system
     finally:
-        await system.shutdown(timeout=5.0)
+        await system.shutdown(timeout=min(config.shutdown_timeout, 5.0))
     stats = system.statistics()
     if system.unclean_stops or stats.live_actors:
         pytest.fail(
