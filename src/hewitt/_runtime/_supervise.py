@@ -183,9 +183,7 @@ def restart_children(
         if supervisor._parent is None:
             guardian_gives_up(supervisor, give_up)
             return
-        for child in list((supervisor._children or {}).values()):
-            child.stop_final = True
-            child.request_stop()
+        supervisor._stop_children()
         handle_failure(supervisor, give_up, None)
         return
     children = [c for c in (supervisor._children or {}).values() if c.state < STOPPING]
@@ -224,9 +222,7 @@ def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: fl
     cell.state = SUSPENDED
     cell.restart_cause = cause
     cell.scheduled = True  # tells only queue while it is suspended
-    for child in list((cell._children or {}).values()):
-        child.stop_final = True
-        child.request_stop()
+    cell._stop_children()
     if delay > 0:
         cell.restart_timer = cell.system._loop.call_later(delay, _delay_over, cell)
 
@@ -271,10 +267,7 @@ def stop_abnormally(cell: Cell[Any], reason: BaseException) -> None:
     """Stop ``cell`` for good with an abnormal reason (links and watchers see it)."""
     if cell.state >= STOPPING:
         return
-    if cell.restart_timer is not None:
-        cell.restart_timer.cancel()
-        cell.restart_timer = None
-    cell.restart_cause = None
+    cell.restart_cause = None  # a pending restart timer then finds nothing to do
     cell.stop_reason = reason
     cell.stop_final = True
     if cell.state == SUSPENDED:
