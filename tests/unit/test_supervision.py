@@ -597,3 +597,45 @@ def test_strategies_are_validated() -> None:
         Backoff(jitter=1.5)
     with pytest.raises(ValueError, match="guardian_policy"):
         SystemConfig(guardian_policy="explode")  # type: ignore[arg-type]
+
+
+# --- regressions --------------------------------------------------------------------
+
+
+async def test_async_handler_failure_then_restart_keeps_one_message_at_a_time(
+    actor_system: ActorSystem,
+) -> None:
+    """After a restart, the retried message and the next ones still run one at a
+    time (a restarted cell is queued once, and never runs while suspended)."""
+
+    class SlowFlaky(Actor[Any]):
+        failed = False
+        active = 0
+        overlap = False
+
+        async def receive(self, message: Any) -> None:
+            cls = type(self)
+            cls.active += 1
+            cls.overlap = cls.overlap or cls.active > 1
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            cls.active -= 1
+            if not cls.failed:
+                cls.failed = True
+                raise RuntimeError("once")
+            self.context.reply(message)
+
+    actor = actor_system.spawn(SlowFlaky)
+    replies = await asyncio.gather(*(actor.ask(i, timeout=2) for i in range(5)))
+    assert replies == list(range(5))  # the failed first ask was retried and answered
+    assert not SlowFlaky.overlap
+
+
+async def test_watching_a_crashed_actor_reports_its_reason(actor_system: ActorSystem) -> None:
+    probe = TestProbe(actor_system)
+    await started(actor_system, probe, SupervisorStrategy.one_for_one(decider=DECIDER), "a")
+    a = await child(actor_system, "a")
+    a.tell("fail:KeyError")
+    await a.wait_terminated(timeout=1)
+    assert await probe.expect_message(("stop", "a"))
+    assert isinstance((await probe.expect_terminated(a)).reason, KeyError)

@@ -52,9 +52,10 @@ class Actor(Generic[M]):
         Runs on the system's dispatcher (or its thread pool when ``blocking``),
         one message at a time. An async handler suspends only this actor: its
         mailbox keeps filling and the next message waits for it. Raising here
-        is a failure: it is logged, an ``ask`` waiting on this message gets the
-        exception, and the actor is restarted from its factory with its
-        mailbox kept.
+        is a failure, logged and handled by the supervisor (docs/supervision.md):
+        by default the actor is restarted from its factory with its mailbox
+        kept and the message retried; a message that failed 3 times in a row
+        goes to dead letters and an ``ask`` waiting on it gets the exception.
         """
 
     def pre_start(self) -> HandlerResult:

@@ -242,6 +242,10 @@ class Cell(Context[M], Generic[M]):
 
     def run_turn(self, throughput: int) -> int:
         """Handle up to ``throughput`` messages; returns how many were handled."""
+        if self.suspended is not None:
+            # A stale ready-queue entry (a restart re-queued the cell) must never
+            # run a message while a handler is still suspended: one at a time.
+            return 0
         if self.state != RUNNING and (self.state != NEW or not self._start()):
             return 0
         receive = self.receive
@@ -306,6 +310,8 @@ class Cell(Context[M], Generic[M]):
             return
         if self.state == SUSPENDED:
             return  # stays "scheduled": the restart (or its supervisor) resumes it
+        if self.state == NEW and self.restart_cause is not None:
+            return  # rebuilt by a restart, which has queued it already
         if self.has_messages or self.state == NEW:
             self.system._dispatcher.schedule(self)
             return
@@ -679,7 +685,7 @@ class Cell(Context[M], Generic[M]):
         target = ref._cell
         if target is None or target.state == DEAD:
             own: ActorRef[Any] = self.ref
-            own.tell(Terminated(ref))
+            own.tell(Terminated(ref, target.stop_reason if target is not None else None))
             return
         if target.watchers is None:
             target.watchers = set()

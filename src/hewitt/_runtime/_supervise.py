@@ -177,6 +177,7 @@ def restart_children(
         give_up = RestartIntensityExceeded(
             supervisor.ref.path, strategy.max_restarts, strategy.within
         )
+        give_up.__cause__ = exc  # the failure that was one too many
         logger.error("%s", give_up)
         # OTP: the supervisor stops all its children, then fails itself.
         failed.restart_cause = exc

@@ -5,6 +5,7 @@ from ._supervisor import (
     InvalidChildSpec,
     StartChild,
     Supervisor,
+    SupervisorMessage,
     TerminateChild,
     WhichChildren,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "InvalidChildSpec",
     "StartChild",
     "Supervisor",
+    "SupervisorMessage",
     "TerminateChild",
     "WhichChildren",
 ]
