@@ -41,7 +41,13 @@ from ._runtime._supervision import (
     StrategyKind,
     SupervisorStrategy,
 )
-from ._runtime._system import ActorSystem, SystemStatistics, new_event_loop, run
+from ._runtime._system import (
+    ActorStatistics,
+    ActorSystem,
+    SystemStatistics,
+    new_event_loop,
+    run,
+)
 
 __all__ = [
     "POISON_PILL",
@@ -52,6 +58,7 @@ __all__ = [
     "ActorNameTaken",
     "ActorRef",
     "ActorStarted",
+    "ActorStatistics",
     "ActorStopped",
     "ActorSystem",
     "ActorSystemNotRunning",

@@ -159,3 +159,31 @@ async def test_blocking_actor_keeps_order_and_one_at_a_time(actor_system: ActorS
     for i in range(50):
         actor.tell(i)
     assert await probe.receive_messages(50) == list(range(50))
+
+
+async def test_actor_statistics_report_depth_and_high_water_mark(
+    actor_system: ActorSystem,
+) -> None:
+    class Slow(Actor[Any]):
+        async def receive(self, message: Any) -> None:
+            if message == "hold":
+                await gate.wait()
+            elif message == "get":
+                self.context.reply("ok")
+
+    gate = asyncio.Event()
+    actor = actor_system.spawn(Slow)
+    actor.tell("hold")
+    for _ in range(5):
+        actor.tell("x")
+    await asyncio.sleep(0)  # let the dispatcher start the "hold" turn (the behaviour)
+    stats = actor_system.actor_statistics(actor)
+    assert stats is not None and stats.mailbox_depth == 5
+    gate.set()
+    assert await actor.ask("get") == "ok"
+    stats = actor_system.actor_statistics(actor)
+    assert stats is not None
+    assert stats.mailbox_depth == 0 and stats.high_water_mark >= 5
+    actor.stop()
+    await actor.wait_terminated(timeout=1)
+    assert actor_system.actor_statistics(actor) is None

@@ -121,6 +121,7 @@ class Cell(Context[M], Generic[M]):
         "behaviors",
         "envelope",
         "factory",
+        "high_water",
         "kwargs",
         "links",
         "mailbox",
@@ -178,6 +179,8 @@ class Cell(Context[M], Generic[M]):
         self.watching: set[Cell[Any]] | None = None
         self.links: set[Cell[Any]] | None = None
         self.restart_type = RestartType.TRANSIENT
+        #: most messages seen queued (sampled at the start of each turn)
+        self.high_water = 0
         #: set while a restart is pending (SUSPENDED) and until post_restart ran
         self.restart_cause: BaseException | None = None
         self.restart_log: RestartLog | None = None
@@ -224,6 +227,12 @@ class Cell(Context[M], Generic[M]):
     def has_messages(self) -> bool:
         return bool(self.mailbox) or self.pending is not NOTHING
 
+    @property
+    def depth(self) -> int:
+        """Messages queued now."""
+        mailbox = self.mailbox
+        return (len(mailbox) if mailbox is not None else 0) + (self.pending is not NOTHING)
+
     def wake(self) -> None:
         """Schedule an idle actor that has just been given a message."""
         if self.state >= STOPPING:
@@ -253,6 +262,14 @@ class Cell(Context[M], Generic[M]):
             self._end_turn()
             return 0
         actor = self.actor
+        mailbox = self.mailbox
+        if mailbox is not None:
+            # Between turns the queue only grows, so its length at the start of a
+            # turn is the peak since the last one: the high-water mark for free.
+            depth = len(mailbox)
+            self.high_water = max(self.high_water, depth)
+        elif not self.high_water and self.pending is not NOTHING:
+            self.high_water = 1
         n = 0
         idle = False
         while n < throughput:

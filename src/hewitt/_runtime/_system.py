@@ -51,6 +51,20 @@ class SystemStatistics:
     ready_actors: int
 
 
+@dataclass(frozen=True, slots=True)
+class ActorStatistics:
+    """A snapshot of one actor's counters (see ``ActorSystem.actor_statistics``).
+
+    ``high_water_mark`` is the most messages seen queued at once, sampled at
+    the start of each turn (between turns a queue only grows).
+    """
+
+    path: str
+    mailbox_depth: int
+    high_water_mark: int
+    children: int
+
+
 class _Guardian(Actor[Any]):
     def receive(self, message: Any) -> None:
         self.context.system._dead_letter(
@@ -394,6 +408,18 @@ class ActorSystem:
             task.add_done_callback(self._background.discard)
 
         self._call_on_loop(start)
+
+    def actor_statistics(self, ref: ActorRef[Any]) -> ActorStatistics | None:
+        """A snapshot of a live local actor's counters, or None if it has stopped."""
+        cell = ref._cell
+        if cell is None or cell.state == DEAD or cell.system is not self:
+            return None
+        return ActorStatistics(
+            path=ref.path,
+            mailbox_depth=cell.depth,
+            high_water_mark=max(cell.high_water, cell.depth),
+            children=len(cell._children or ()),
+        )
 
     def statistics(self) -> SystemStatistics:
         """A snapshot of the system's counters (cheap; for metrics and displays)."""
