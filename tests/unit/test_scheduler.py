@@ -167,16 +167,18 @@ async def test_actor_statistics_report_depth_and_high_water_mark(
     class Slow(Actor[Any]):
         async def receive(self, message: Any) -> None:
             if message == "hold":
+                probe.ref.tell("holding")
                 await gate.wait()
             elif message == "get":
                 self.context.reply("ok")
 
     gate = asyncio.Event()
+    probe = TestProbe(actor_system)
     actor = actor_system.spawn(Slow)
     actor.tell("hold")
     for _ in range(5):
         actor.tell("x")
-    await asyncio.sleep(0)  # let the dispatcher start the "hold" turn (the behaviour)
+    await probe.expect_message("holding")
     stats = actor_system.actor_statistics(actor)
     assert stats is not None and stats.mailbox_depth == 5
     gate.set()
