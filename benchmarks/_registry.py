@@ -21,6 +21,7 @@ class ImplSpec:
     description: str
     env: Mapping[str, str] = field(default_factory=dict)
     default: bool = True  # run when --impl is not given
+    features: frozenset[str] = frozenset()  # what benches with ``requires`` need
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,36 @@ class BenchSpec:
     reps_quick: int
     metrics: tuple[str, ...]  # the metrics every impl returns, in display order
     fresh_process_per_rep: bool = False  # memory- or heap-size-sensitive benches
+    #: a feature the impl must have (see ImplSpec.features); the others show "—"
+    requires: str | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``bench`` against ``baseline`` on the same impl, on ``metric``: the runner
+    prints ``bench / baseline`` under the table for every impl that ran both,
+    with its target (``|ratio - 1| <= tolerance``). When both benches run, their
+    repetitions run in alternation, one per process, so that both see the same
+    machine conditions."""
+
+    bench: str
+    baseline: str
+    metric: str
+    tolerance: float
 
 
 #: The impl every ratio is computed against.
 BASELINE: Final = "floor-asyncio"
 
+#: Supervision: restarts, supervisor strategies (the floors have none).
+SUPERVISION: Final = "supervision"
+
 IMPLS: Final[dict[str, ImplSpec]] = {
-    "hewitt": ImplSpec("benchmarks.impl_hewitt", "hewitt on uvloop (hewitt.run)"),
+    "hewitt": ImplSpec(
+        "benchmarks.impl_hewitt",
+        "hewitt on uvloop (hewitt.run)",
+        features=frozenset({SUPERVISION}),
+    ),
     "floor-asyncio": ImplSpec(
         "benchmarks.floor_asyncio", "asyncio task + asyncio.Queue per actor, stock loop"
     ),
@@ -50,6 +74,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         "hewitt on the stock asyncio loop",
         env={LOOP_ENV: "asyncio"},
         default=False,
+        features=frozenset({SUPERVISION}),
     ),
 }
 
@@ -57,6 +82,18 @@ _LATENCY: Final = ("rt_per_s", "p50_us", "p99_us")
 
 BENCHES: Final[dict[str, BenchSpec]] = {
     "tell": BenchSpec("bench_tell", 3_000_000, 500_000, 5, 3, ("msgs_per_s",)),
+    "tell-supervised": BenchSpec(
+        "bench_tell_supervised", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=SUPERVISION
+    ),
+    "restart": BenchSpec(
+        "bench_restart",
+        200_000,
+        20_000,
+        5,
+        3,
+        ("restarts_per_s", "restart_us"),
+        requires=SUPERVISION,
+    ),
     "ask": BenchSpec("bench_ask", 300_000, 50_000, 5, 3, _LATENCY),
     "ask-actor": BenchSpec("bench_ask_actor", 300_000, 50_000, 5, 3, _LATENCY),
     "spawn": BenchSpec(
@@ -78,7 +115,16 @@ BENCHES: Final[dict[str, BenchSpec]] = {
 }
 
 #: Metrics where a lower value is better; their ratios are inverted (baseline / impl).
-LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs"})
+LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs", "restart_us"})
+
+#: Printed under the table: supervision must cost nothing while nothing fails.
+COMPARISONS: Final = (Comparison("tell-supervised", "tell", "msgs_per_s", tolerance=0.05),)
+
+
+def runs(impl: str, bench: str) -> bool:
+    """Whether ``impl`` has what ``bench`` requires (else its cell is not run)."""
+    required = BENCHES[bench].requires
+    return required is None or required in IMPLS[impl].features
 
 
 def load_bench(impl: str, bench: str) -> BenchFn:

@@ -12,10 +12,19 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 from benchmarks._common import Metrics
-from benchmarks._registry import BASELINE, BENCHES, IMPLS, LOWER_IS_BETTER
+from benchmarks._registry import (
+    BASELINE,
+    BENCHES,
+    COMPARISONS,
+    IMPLS,
+    LOWER_IS_BETTER,
+    Comparison,
+    runs,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +36,11 @@ class Cell:
     n: int
     reps: list[Metrics] = field(default_factory=list)
     error: str | None = None
+    applies: bool = True  # False: the impl lacks what the bench requires; not run
+
+    @property
+    def ok(self) -> bool:
+        return self.applies and self.error is None and bool(self.reps)
 
     def medians(self) -> Metrics:
         names = dict.fromkeys(name for rep in self.reps for name in rep)
@@ -106,6 +120,47 @@ def _run_job(cell: Cell, reps: int, timeout: float, no_gc: bool) -> str:
     return proc.stderr
 
 
+#: The value shown for an impl that lacks what a bench requires (e.g. supervision).
+NOT_APPLICABLE = "\N{EM DASH}"
+
+
+def _interleaved(jobs: list[tuple[Cell, int]], a: Cell, b: Cell) -> list[tuple[Cell, int]]:
+    """``jobs`` where the jobs of ``a`` and ``b`` become single repetitions, one per
+    process, alternating a, b, a, b..., placed where ``b``'s first job was."""
+    reps_a = sum(reps for cell, reps in jobs if cell is a)
+    reps_b = sum(reps for cell, reps in jobs if cell is b)
+    pairs = zip_longest([a] * reps_a, [b] * reps_b)
+    alternating = [(cell, 1) for pair in pairs for cell in pair if cell is not None]
+    position = next(i for i, (cell, _) in enumerate(jobs) if cell is b)
+    before = [job for job in jobs[:position] if job[0] is not a and job[0] is not b]
+    after = [job for job in jobs[position:] if job[0] is not a and job[0] is not b]
+    return before + alternating + after
+
+
+def _comparisons(
+    cells: dict[tuple[str, str], Cell], comparisons: list[Comparison], impls: list[str]
+) -> str:
+    lines = []
+    for comparison in comparisons:
+        lines.append(
+            f"{comparison.bench} / {comparison.baseline} on the same impl, "
+            f"{comparison.metric} (repetitions alternated; target: within "
+            f"{comparison.tolerance:.0%}):"
+        )
+        for impl in impls:
+            bench, baseline = cells[comparison.bench, impl], cells[comparison.baseline, impl]
+            if not (bench.ok and baseline.ok):
+                continue
+            value = bench.medians().get(comparison.metric)
+            base = baseline.medians().get(comparison.metric)
+            if not value or not base:
+                continue
+            ratio = value / base
+            verdict = "ok" if abs(ratio - 1) <= comparison.tolerance else "OFF TARGET"
+            lines.append(f"  {impl:<16} {ratio:.3f}x  {verdict}")
+    return "\n".join(lines)
+
+
 def _fmt(value: float) -> str:
     magnitude = abs(value)
     if magnitude >= 999_500:
@@ -134,8 +189,13 @@ def _table(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[s
             row = [bench, metric, str(cells[bench, impls[0]].n)]
             for impl in impls:
                 value = medians[impl].get(metric)
-                error = cells[bench, impl].error is not None
-                row.append("ERROR" if error else "-" if value is None else _fmt(value))
+                cell = cells[bench, impl]
+                if not cell.applies:
+                    row.append(NOT_APPLICABLE)
+                elif cell.error is not None:
+                    row.append("ERROR")
+                else:
+                    row.append("-" if value is None else _fmt(value))
             base = medians[BASELINE].get(metric) if others else None
             row += [_ratio(metric, medians[impl].get(metric), base) for impl in others]
             rows.append(row)
@@ -155,9 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.list:
         for name, b in BENCHES.items():
-            print(f"bench {name:<12} n={b.n_full} (quick {b.n_quick})  {', '.join(b.metrics)}")
+            only = f"  (impls with {b.requires})" if b.requires else ""
+            print(
+                f"bench {name:<15} n={b.n_full} (quick {b.n_quick})  {', '.join(b.metrics)}{only}"
+            )
         for name, i in IMPLS.items():
-            print(f"impl  {name:<16} {i.target:<28} {i.description}")
+            features = f" [{', '.join(sorted(i.features))}]" if i.features else ""
+            print(f"impl  {name:<16} {i.target:<28} {i.description}{features}")
         return 0
     benches: list[str] = args.only
     impls: list[str] = args.impl
@@ -169,11 +233,18 @@ def main(argv: list[str] | None = None) -> int:
         n, reps = (spec.n_quick, spec.reps_quick) if args.quick else (spec.n_full, spec.reps_full)
         reps = args.reps or reps
         for impl in impls:
-            cells[bench, impl] = Cell(bench, impl, n)
+            cells[bench, impl] = Cell(bench, impl, n, applies=runs(impl, bench))
+        running = [impl for impl in impls if cells[bench, impl].applies]
         if spec.fresh_process_per_rep:  # one process per rep, impls interleaved
-            jobs += [(cells[bench, impl], 1) for _ in range(reps) for impl in impls]
+            jobs += [(cells[bench, impl], 1) for _ in range(reps) for impl in running]
         else:
-            jobs += [(cells[bench, impl], reps) for impl in impls]
+            jobs += [(cells[bench, impl], reps) for impl in running]
+    comparisons = [c for c in COMPARISONS if c.bench in benches and c.baseline in benches]
+    for comparison in comparisons:
+        for impl in impls:
+            first, second = cells[comparison.baseline, impl], cells[comparison.bench, impl]
+            if first.applies and second.applies:
+                jobs = _interleaved(jobs, first, second)
 
     started = time.perf_counter()
     for index, (cell, reps) in enumerate(jobs, 1):
@@ -202,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
     )
     print(_table(cells, benches, impls))
+    if not all(cell.applies for cell in cells.values()):
+        print(f"{NOT_APPLICABLE}: not run, the impl lacks what the bench requires (see --list)")
+    if comparisons:
+        print("\n" + _comparisons(cells, comparisons, impls))
     failed = [cell for cell in cells.values() if cell.error is not None]
     if failed:
         print("\nerrors:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Coroutine
 from typing import Any, Final, TypeVar
@@ -24,7 +25,7 @@ from benchmarks._common import (
     loop_choice,
     rss_bytes,
 )
-from hewitt import Actor, ActorRef, ActorSystem
+from hewitt import Actor, ActorRef, ActorSystem, SupervisorStrategy
 
 R = TypeVar("R")
 _ns = time.perf_counter_ns
@@ -48,6 +49,47 @@ class Counter(Actor[str]):
         self.count += 1
         if self.count == self.n:
             self.done.set_result(None)
+
+
+class Supervisor(Actor[Any]):
+    """A parent with a supervisor strategy of its own; its one child is built by
+    ``factory(*args)`` and named ``child``."""
+
+    supervisor_strategy = SupervisorStrategy.one_for_one(max_restarts=10, within=1.0)
+
+    def __init__(self, factory: Any, *args: Any) -> None:
+        self.context.spawn(factory, *args, name="child")
+
+    def receive(self, message: Any) -> None:
+        raise AssertionError(f"the supervisor got {message!r}")
+
+
+class RestartSupervisor(Supervisor):
+    """Restarts its child after every failure (up to a million, far above any
+    n of the restart bench); a message that failed is not retried but goes to
+    dead letters at once (``poison_threshold=1``): every message is a new failure."""
+
+    supervisor_strategy = SupervisorStrategy.one_for_one(
+        max_restarts=1_000_000, within=3600.0, poison_threshold=1
+    )
+
+
+class Crasher(Actor[int]):
+    """Raises on every message but the ``n``-th (numbered from 0), which ends the run."""
+
+    def __init__(self, n: int, done: asyncio.Future[None]) -> None:
+        self.n = n
+        self.done = done
+
+    def receive(self, message: int) -> None:
+        if message == self.n:
+            self.done.set_result(None)
+            return
+        raise _Crash
+
+
+class _Crash(Exception):
+    pass
 
 
 class Echo(Actor[Any]):
@@ -144,6 +186,42 @@ async def _tell(n: int) -> Metrics:
         return {"msgs_per_s": n / (time.perf_counter() - t0)}
 
 
+def _child(system: ActorSystem, supervisor: ActorRef[Any]) -> ActorRef[Any]:
+    child = system.lookup(f"{supervisor.path}/child")
+    assert child is not None
+    return child
+
+
+async def _tell_supervised(n: int) -> Metrics:
+    # _tell with the counter one level down, under a supervisor with a strategy.
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        tell = _child(system, system.spawn(Supervisor, Counter, n, done)).tell
+        message = "inc"
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tell(message)
+        await done
+        return {"msgs_per_s": n / (time.perf_counter() - t0)}
+
+
+async def _restart(n: int) -> Metrics:
+    if n > 1_000_000:  # RestartSupervisor's intensity
+        raise ValueError(f"restart bench: n must be at most 1,000,000, got {n}")
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        tell = _child(system, system.spawn(RestartSupervisor, Crasher, n, done)).tell
+        t0 = time.perf_counter()
+        for i in range(n + 1):
+            tell(i)
+        await done
+        elapsed = time.perf_counter() - t0
+        stats = system.statistics()
+        if not stats.failures == stats.restarts == stats.dead_letters == n:
+            raise AssertionError(f"restart({n}): expected {n} failures and restarts, got {stats}")
+        return {"restarts_per_s": n / elapsed, "restart_us": elapsed / n * 1e6}
+
+
 async def _ask(n: int) -> Metrics:
     async with ActorSystem("bench") as system:
         ask = system.spawn(Echo).ask
@@ -230,6 +308,21 @@ async def _skynet(n: int) -> Metrics:
 
 def bench_tell(n: int) -> Metrics:
     return _run(_tell(n))
+
+
+def bench_tell_supervised(n: int) -> Metrics:
+    return _run(_tell_supervised(n))
+
+
+def bench_restart(n: int) -> Metrics:
+    # Every failure is logged with its traceback: at ERROR this would measure logging.
+    hewitt_logger = logging.getLogger("hewitt")
+    level = hewitt_logger.level
+    hewitt_logger.setLevel(logging.CRITICAL)
+    try:
+        return _run(_restart(n))
+    finally:
+        hewitt_logger.setLevel(level)
 
 
 def bench_ask(n: int) -> Metrics:

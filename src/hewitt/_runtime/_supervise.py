@@ -187,13 +187,14 @@ def restart_children(
         supervisor._stop_children()
         handle_failure(supervisor, give_up, None)
         return
-    children = [c for c in (supervisor._children or {}).values() if c.state < STOPPING]
     if strategy.kind is StrategyKind.ONE_FOR_ONE:
-        targets = [failed]
-    elif strategy.kind is StrategyKind.ONE_FOR_ALL:
-        targets = children
+        targets = [failed]  # O(1): one-for-one never walks the siblings
     else:
-        targets = children[children.index(failed) :] if failed in children else [failed]
+        children = [c for c in (supervisor._children or {}).values() if c.state < STOPPING]
+        if strategy.kind is StrategyKind.ONE_FOR_ALL:
+            targets = children
+        else:
+            targets = children[children.index(failed) :] if failed in children else [failed]
     delay = 0.0
     if strategy.backoff is not None:
         delay = log.next_delay(now, strategy.backoff, system._rng)
