@@ -18,6 +18,7 @@ from ._runtime._errors import (
     WrongThread,
 )
 from ._runtime._events import EventStream
+from ._runtime._mailbox import Mailbox, MailboxFull, Overflow
 from ._runtime._messages import (
     POISON_PILL,
     ActorFailed,
@@ -77,7 +78,10 @@ __all__ = [
     "HewittError",
     "InvalidActorName",
     "InvalidSupervisorStrategy",
+    "Mailbox",
+    "MailboxFull",
     "LinkedActorFailed",
+    "Overflow",
     "PoisonPill",
     "RestartIntensityExceeded",
     "RestartType",

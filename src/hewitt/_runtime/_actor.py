@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from ._mailbox import Mailbox
     from ._ref import ActorRef
     from ._supervision import RestartType, SupervisorStrategy
     from ._system import ActorSystem
@@ -123,13 +124,15 @@ class Context(ABC, Generic[M]):
         *args: Any,
         name: str | None = None,
         restart: RestartType | None = None,
+        mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
         """Start a child actor built by ``factory(*args, **kwargs)``; returns its ref.
 
         ``restart`` (default TRANSIENT: restarted after failures, a stop is
-        final) is the child's restart type. ``name`` and ``restart`` are
-        reserved: they are not passed to the factory.
+        final) is the child's restart type; ``mailbox`` its mailbox (default
+        ``SystemConfig.default_mailbox``, unbounded). ``name``, ``restart`` and
+        ``mailbox`` are reserved: they are not passed to the factory.
         """
 
     @abstractmethod

@@ -24,6 +24,7 @@ from ._errors import (
     InvalidActorName,
     StashOverflow,
 )
+from ._mailbox import Admission, Mailbox, PriorityMailbox
 from ._messages import POISON_PILL, Exit, Terminated
 from ._ref import ENVELOPE, NOTHING, ActorRef
 from ._states import DEAD, NEW, RUNNING, STOPPING, SUSPENDED
@@ -163,7 +164,7 @@ class Cell(Context[M], Generic[M]):
         self.kwargs = kwargs or _EMPTY_KWARGS
         self.actor: Actor[M] | None = None
         self.receive: Handler | None = None
-        self.mailbox: deque[Item] | None = None
+        self.mailbox: deque[Item] | PriorityMailbox | None = None
         self.pending: Item = NOTHING
         # True while the dispatcher owns the cell: queued, running or suspended
         # in an async handler. Tells to a scheduled cell only append.
@@ -213,7 +214,7 @@ class Cell(Context[M], Generic[M]):
         self.mailbox = deque((self.pending, item))
         self.pending = NOTHING
 
-    def _front_deque(self) -> deque[Item]:
+    def _front_deque(self) -> deque[Item] | PriorityMailbox:
         """The mailbox as a deque (``pending`` moved into it), for edits at the front."""
         mailbox = self.mailbox
         if mailbox is None:
@@ -283,7 +284,8 @@ class Cell(Context[M], Generic[M]):
             elif mailbox:
                 item = mailbox.popleft()
             else:
-                self.mailbox = None  # drop the empty deque: idle actors stay small
+                if type(mailbox) is deque:
+                    self.mailbox = None  # drop the empty deque: idle actors stay small
                 idle = True
                 break
             n += 1
@@ -332,7 +334,8 @@ class Cell(Context[M], Generic[M]):
         if self.has_messages or self.state == NEW:
             self.system._dispatcher.schedule(self)
             return
-        self.mailbox = None
+        if type(self.mailbox) is deque:
+            self.mailbox = None
         self.scheduled = False
 
     def _suspend(self, result: Any) -> None:
@@ -503,6 +506,13 @@ class Cell(Context[M], Generic[M]):
         self.stop_requested = True
         self.receive = None
         self.scheduled = False
+        mailbox = self.mailbox
+        if isinstance(mailbox, Admission):
+            # Blocked senders go on: their messages then become dead letters.
+            for waiter in mailbox.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            mailbox.waiters.clear()
         self._drain_to_dead_letters("recipient stopped")
         stash = self._stash
         if stash:
@@ -601,6 +611,7 @@ class Cell(Context[M], Generic[M]):
         kwargs: dict[str, Any],
         name: str | None,
         restart: RestartType | None = None,
+        mailbox: Mailbox | None = None,
     ) -> ActorRef[N]:
         if self.state >= STOPPING or self.stop_requested:
             raise ActorSystemNotRunning(f"cannot spawn a child of {self.ref.path}: it is stopping")
@@ -622,6 +633,12 @@ class Cell(Context[M], Generic[M]):
             if not isinstance(restart, RestartType):
                 raise TypeError(f"restart must be a RestartType, got {restart!r}")
             cell.restart_type = restart
+        if mailbox is None:
+            mailbox = system.config.default_mailbox
+        elif not isinstance(mailbox, Mailbox):
+            raise TypeError(f"mailbox must be a hewitt.Mailbox, got {mailbox!r}")
+        if not mailbox.is_plain:
+            cell.mailbox = mailbox.build(cell)
         cell.build()
         children[name] = cell
         system._live += 1
@@ -665,14 +682,15 @@ class Cell(Context[M], Generic[M]):
         *args: Any,
         name: str | None = None,
         restart: RestartType | None = None,
+        mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
         system = self.system
         if get_ident() != system._loop_thread_id:
             return system._call_on_loop_blocking(
-                self.spawn_child, factory, args, kwargs, name, restart
+                self.spawn_child, factory, args, kwargs, name, restart, mailbox
             )
-        return self.spawn_child(factory, args, kwargs, name, restart)
+        return self.spawn_child(factory, args, kwargs, name, restart, mailbox)
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         if ref is None or ref._cell is self:

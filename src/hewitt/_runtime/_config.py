@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._mailbox import Mailbox
 from ._supervision import SupervisorStrategy
 
 
@@ -39,6 +40,7 @@ class SystemConfig:
             ``"stop_system"`` (log, shut the whole system down).
         seed: seed of the system's random generator (backoff jitter), for
             reproducible tests; None for a random seed.
+        default_mailbox: the mailbox of actors spawned without ``mailbox=``.
     """
 
     throughput: int = 100
@@ -55,6 +57,7 @@ class SystemConfig:
     guardian_strategy: SupervisorStrategy = field(default_factory=SupervisorStrategy)
     guardian_policy: Literal["stop_subtree", "stop_system"] = "stop_subtree"
     seed: int | None = None
+    default_mailbox: Mailbox = field(default_factory=Mailbox)
 
     def __post_init__(self) -> None:
         for name in ("throughput", "batch_messages", "stash_capacity", "executor_workers"):
@@ -68,6 +71,10 @@ class SystemConfig:
         if not isinstance(self.direct_asks, int) or self.direct_asks < 0:
             raise ValueError(
                 f"SystemConfig.direct_asks must be an int >= 0, got {self.direct_asks!r}"
+            )
+        if not isinstance(self.default_mailbox, Mailbox):
+            raise ValueError(
+                f"SystemConfig.default_mailbox must be a Mailbox, got {self.default_mailbox!r}"
             )
         if self.guardian_policy not in ("stop_subtree", "stop_system"):
             raise ValueError(

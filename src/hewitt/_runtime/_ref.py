@@ -98,6 +98,70 @@ class ActorRef(Generic[M_contra]):
         if not cell.scheduled:
             cell.wake()
 
+    async def send(
+        self,
+        message: M_contra | PoisonPill,
+        sender: ActorRef[Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """``tell`` with backpressure: when the recipient has a bounded mailbox
+        with the BLOCK policy and it is full, wait (FIFO among senders) until
+        there is room; raise ``MailboxFull`` if none comes within ``timeout``
+        seconds (None: wait as long as it takes). For every other mailbox it
+        is ``tell``. Usable from any event loop."""
+        from ._mailbox import Admission, MailboxFull, Overflow
+
+        cell = self._cell
+        if cell is None:
+            self.tell(message, sender)
+            return
+        system = cell.system
+        if asyncio.get_running_loop() is not system._loop:
+            future = asyncio.run_coroutine_threadsafe(
+                self.send(message, sender, timeout=timeout), system._loop
+            )
+            await asyncio.wrap_future(future)
+            return
+        mailbox = cell.mailbox
+        if (
+            isinstance(mailbox, Admission)
+            and mailbox.overflow is Overflow.BLOCK
+            and mailbox.full()
+            and cell.is_alive
+        ):
+            try:
+                await asyncio.wait_for(mailbox.wait_for_room(), timeout)
+            except TimeoutError:
+                raise MailboxFull(
+                    self.path, mailbox.capacity or 0, type(message).__qualname__
+                ) from None
+        self.tell(message, sender)
+
+    def send_blocking(
+        self,
+        message: M_contra | PoisonPill,
+        sender: ActorRef[Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """``send`` for synchronous code on other threads: blocks this thread
+        while the recipient's BLOCK mailbox is full. Raises WrongThread on the
+        system's own thread."""
+        cell = self._cell
+        if cell is None:
+            self.tell(message, sender)
+            return
+        system = cell.system
+        if get_ident() == system._loop_thread_id:
+            raise WrongThread(
+                f"send_blocking to {self.path} was called on the actor system's event-loop "
+                "thread, where it would deadlock; use `await ref.send(...)` there"
+            )
+        asyncio.run_coroutine_threadsafe(
+            self.send(message, sender, timeout=timeout), system._loop
+        ).result()
+
     async def ask(self, message: M_contra, *, timeout: float | None = None) -> Any:
         """Send ``message`` and wait for the first reply.
 

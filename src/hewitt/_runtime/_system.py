@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 
 from ._actor import Actor
 from ._asks import AskTimeouts
-from ._cell import Cell, Tombstone, describe
+from ._cell import Cell, Tombstone, describe, split
 from ._config import SystemConfig
 from ._dispatcher import Dispatcher
 from ._errors import ActorSystemNotRunning, DeliveryError, WrongThread
 from ._events import EventStream
+from ._mailbox import Admission, Mailbox, MailboxFull, Overflow
 from ._messages import ActorFailed, ActorStopped, DeadLetter, Failure
 from ._ref import ActorAddress, ActorRef, _Promise
 from ._states import DEAD, RUNNING
@@ -36,6 +37,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _CREATED, _RUNNING, _STOPPING, _TERMINATED = range(4)
+_REFUSING = (Overflow.FAIL, Overflow.BLOCK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,10 @@ class ActorStatistics:
     mailbox_depth: int
     high_water_mark: int
     children: int
+    #: None for an unbounded mailbox
+    capacity: int | None
+    #: messages a full bounded mailbox dropped (dead letters)
+    dropped: int
 
 
 class _Guardian(Actor[Any]):
@@ -325,22 +331,24 @@ class ActorSystem:
         *args: Any,
         name: str | None = None,
         restart: RestartType | None = None,
+        mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
         """Start a top-level actor under ``/user`` built by ``factory(*args, **kwargs)``.
 
         Returns its ref at once; ``pre_start`` runs on the dispatcher before the
         first message. ``restart`` is its restart type under the ``/user``
-        guardian (default TRANSIENT). Raises :class:`ActorNameTaken`,
+        guardian (default TRANSIENT), ``mailbox`` its mailbox (default
+        ``SystemConfig.default_mailbox``). Raises :class:`ActorNameTaken`,
         :class:`InvalidActorName` or :class:`ActorInitializationError`.
         Thread-safe.
         """
         self._check_running()
         if get_ident() != self._loop_thread_id:
             return self._call_on_loop_blocking(
-                self._user.spawn_child, factory, args, kwargs, name, restart
+                self._user.spawn_child, factory, args, kwargs, name, restart, mailbox
             )
-        return self._user.spawn_child(factory, args, kwargs, name, restart)
+        return self._user.spawn_child(factory, args, kwargs, name, restart, mailbox)
 
     def spawn_system_actor(
         self,
@@ -414,11 +422,15 @@ class ActorSystem:
         cell = ref._cell
         if cell is None or cell.state == DEAD or cell.system is not self:
             return None
+        mailbox: Any = cell.mailbox
+        bounded = mailbox is not None and type(mailbox) is not deque
         return ActorStatistics(
             path=ref.path,
             mailbox_depth=cell.depth,
             high_water_mark=max(cell.high_water, cell.depth),
             children=len(cell._children or ()),
+            capacity=mailbox.capacity if bounded else None,
+            dropped=mailbox.dropped if bounded else 0,
         )
 
     def statistics(self) -> SystemStatistics:
@@ -456,6 +468,15 @@ class ActorSystem:
         # pops. So an item is either seen by a drain already under way or its
         # sender schedules a new drain: never stranded. Items from one thread
         # keep their order (one FIFO inbox).
+        mailbox = cell.mailbox
+        if (
+            isinstance(mailbox, Admission)
+            and mailbox.overflow in _REFUSING
+            and mailbox.full()
+        ):
+            # Approximate (the loop may be popping right now) but never loses:
+            # the sending thread learns at once that the message was refused.
+            raise MailboxFull(cell.ref.path, mailbox.capacity or 0, describe(split(item)[0]))
         self._inbox.append((cell, item))
         if not self._inbox_scheduled:
             self._inbox_scheduled = True
@@ -470,7 +491,12 @@ class ActorSystem:
         inbox = self._inbox
         while inbox:
             cell, item = inbox.popleft()
-            cell.enqueue(item)
+            try:
+                cell.enqueue(item)
+            except MailboxFull as full:
+                # The sending thread has moved on: the message becomes a dead letter.
+                message, sender = split(item)
+                self._dead_letter(message, sender, cell.ref, str(full))
 
     def _call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
         if get_ident() == self._loop_thread_id:

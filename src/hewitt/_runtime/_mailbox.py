@@ -1,0 +1,292 @@
+"""Mailbox kinds: bounded (with an overflow policy) and priority mailboxes.
+
+An unbounded mailbox is the cell's plain deque (see ``Cell``): it costs nothing
+extra. A bounded or priority mailbox is created at spawn and kept for the
+actor's life; the runtime uses the same deque-like calls on it (``append``,
+``popleft``, ``appendleft``/``extendleft`` for retries and unstash, which
+bypass the capacity because they return messages that were already admitted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+from ._errors import HewittError
+from ._ref import ENVELOPE
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+
+
+class Overflow(enum.Enum):
+    """What happens to a message that arrives when a bounded mailbox is full."""
+
+    #: ``await ref.send(msg)`` (``ref.send_blocking`` from threads) waits for
+    #: room; ``tell`` raises MailboxFull (it never blocks).
+    BLOCK = "block"
+    #: the arriving message goes to dead letters.
+    DROP_NEWEST = "drop_newest"
+    #: the oldest queued message goes to dead letters, the new one is queued.
+    DROP_OLDEST = "drop_oldest"
+    #: the sender gets MailboxFull (``tell`` and ``send`` raise it).
+    FAIL = "fail"
+
+
+class MailboxFull(HewittError):
+    """A bounded mailbox refused a message; names the actor, its capacity and the type."""
+
+    def __init__(self, path: str, capacity: int, message_type: str) -> None:
+        super().__init__(f"mailbox of {path} is full (capacity {capacity}): {message_type} refused")
+        self.path = path
+        self.capacity = capacity
+        self.message_type = message_type
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mailbox:
+    """The mailbox an actor gets at spawn (``spawn(..., mailbox=...)``).
+
+    Attributes:
+        capacity: most queued messages; None for unbounded.
+        overflow: the policy when full (bounded only; default FAIL).
+        priority: a function message -> sort key; lower keys are handled
+            first, arrival order within a key (None: FIFO).
+    """
+
+    capacity: int | None = None
+    overflow: Overflow = Overflow.FAIL
+    priority: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 1):
+            raise ValueError(f"Mailbox.capacity must be an int >= 1 or None, got {self.capacity!r}")
+        if not isinstance(self.overflow, Overflow):
+            raise ValueError(f"Mailbox.overflow must be an Overflow, got {self.overflow!r}")
+        if self.priority is not None and not callable(self.priority):
+            raise ValueError(f"Mailbox.priority must be callable, got {self.priority!r}")
+
+    @classmethod
+    def unbounded(cls) -> Mailbox:
+        """FIFO, no limit (the default)."""
+        return cls()
+
+    @classmethod
+    def bounded(cls, capacity: int, overflow: Overflow = Overflow.FAIL) -> Mailbox:
+        """FIFO with at most ``capacity`` messages and an overflow policy."""
+        return cls(capacity=capacity, overflow=overflow)
+
+    @classmethod
+    def by_priority(
+        cls,
+        priority: Callable[[Any], Any],
+        capacity: int | None = None,
+        overflow: Overflow = Overflow.FAIL,
+    ) -> Mailbox:
+        """Lowest ``priority(message)`` first, FIFO within a priority."""
+        return cls(capacity=capacity, overflow=overflow, priority=priority)
+
+    @property
+    def is_plain(self) -> bool:
+        return self.capacity is None and self.priority is None
+
+    def build(self, cell: Cell[Any]) -> BoundedMailbox | PriorityMailbox:
+        if self.priority is not None:
+            return PriorityMailbox(cell, self.capacity, self.overflow, self.priority)
+        assert self.capacity is not None
+        return BoundedMailbox(cell, self.capacity, self.overflow)
+
+
+def _message_of(item: Any) -> Any:
+    if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
+        return item[0]
+    return item
+
+
+def _type_name(item: Any) -> str:
+    return type(_message_of(item)).__qualname__
+
+
+class Admission:
+    """Capacity, overflow policy and blocked senders, shared by both kinds.
+
+    (No __slots__ of its own: the attributes live in the concrete classes.)
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        cell: Cell[Any]
+        capacity: int | None
+        overflow: Overflow
+        waiters: deque[asyncio.Future[None]]
+        dropped: int
+
+        def __len__(self) -> int: ...
+
+    def _reject(self, item: Any) -> None:
+        raise MailboxFull(self.cell.ref.path, self.capacity or 0, _type_name(item))
+
+    def _dead(self, item: Any, reason: str) -> None:
+        self.dropped += 1  # type: ignore[misc]  # the slot is declared by the subclasses
+        message = _message_of(item)
+        sender = item[1] if message is not item else None
+        self.cell.system._dead_letter(
+            message,
+            sender,
+            self.cell.ref,
+            f"mailbox full (capacity {self.capacity}): {reason}",
+        )
+
+    def _wake_sender(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def full(self) -> bool:
+        capacity = self.capacity
+        return capacity is not None and len(self) >= capacity
+
+    async def wait_for_room(self) -> None:
+        """Wait (FIFO among senders) until the mailbox has room."""
+        loop = asyncio.get_running_loop()
+        while self.full():
+            waiter: asyncio.Future[None] = loop.create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_sender()  # pass the slot on
+                raise
+
+
+class BoundedMailbox(deque[Any], Admission):
+    __slots__ = ("bound", "capacity", "cell", "dropped", "overflow", "waiters")
+
+    def __init__(self, cell: Cell[Any], capacity: int, overflow: Overflow) -> None:
+        super().__init__()
+        self.cell = cell
+        self.bound = capacity
+        self.capacity = capacity
+        self.overflow = overflow
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.dropped = 0
+
+    def append(self, item: Any) -> None:
+        if len(self) < self.bound:
+            deque.append(self, item)
+            return
+        overflow = self.overflow
+        if overflow is Overflow.DROP_NEWEST:
+            self._dead(item, "newest message dropped")
+        elif overflow is Overflow.DROP_OLDEST:
+            self._dead(deque.popleft(self), "oldest message dropped")
+            deque.append(self, item)
+        else:
+            self._reject(item)
+
+    def popleft(self) -> Any:
+        item = deque.popleft(self)
+        if self.waiters:
+            self._wake_sender()
+        return item
+
+
+class PriorityMailbox(Admission):
+    """A heap of (priority, arrival, item); items put back at the front
+    (retries, unstash) go before everything else."""
+
+    __slots__ = (
+        "_front",
+        "_heap",
+        "_key",
+        "_seq",
+        "capacity",
+        "cell",
+        "dropped",
+        "overflow",
+        "waiters",
+    )
+
+    def __init__(
+        self,
+        cell: Cell[Any],
+        capacity: int | None,
+        overflow: Overflow,
+        key: Callable[[Any], Any],
+    ) -> None:
+        self.cell = cell
+        self.capacity = capacity
+        self.overflow = overflow
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.dropped = 0
+        self._key = key
+        self._heap: list[tuple[Any, int, Any]] = []
+        self._front: deque[Any] = deque()
+        self._seq = count()
+
+    def __len__(self) -> int:
+        return len(self._heap) + len(self._front)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap) or bool(self._front)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([*self._front, *(entry[2] for entry in sorted(self._heap))])
+
+    def _push(self, item: Any) -> None:
+        heapq.heappush(self._heap, (self._key(_message_of(item)), next(self._seq), item))
+
+    def append(self, item: Any) -> None:
+        capacity = self.capacity
+        if capacity is None or len(self) < capacity:
+            self._push(item)
+            return
+        overflow = self.overflow
+        if overflow is Overflow.DROP_NEWEST:
+            self._dead(item, "newest message dropped")
+        elif overflow is Overflow.DROP_OLDEST:
+            # The oldest message among those that would be handled last.
+            heap = self._heap
+            if heap:
+                worst = max(entry[0] for entry in heap)
+                index = min(
+                    (i for i, entry in enumerate(heap) if entry[0] == worst),
+                    key=lambda i: heap[i][1],
+                )
+                victim = heap.pop(index)
+                heapq.heapify(heap)
+                self._dead(victim[2], "oldest lowest-priority message dropped")
+            self._push(item)
+        else:
+            self._reject(item)
+
+    def popleft(self) -> Any:
+        item = self._front.popleft() if self._front else heapq.heappop(self._heap)[2]
+        if self.waiters:
+            self._wake_sender()
+        return item
+
+    def appendleft(self, item: Any) -> None:
+        self._front.appendleft(item)
+
+    def extendleft(self, items: Iterable[Any]) -> None:
+        self._front.extendleft(items)
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self._push(item)
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._front.clear()
