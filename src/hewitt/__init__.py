@@ -4,6 +4,7 @@ import inspect as _inspect
 import logging as _logging
 
 from ._runtime._actor import Actor, Behavior, Context, HandlerResult
+from ._runtime._clock import Clock
 from ._runtime._config import SystemConfig
 from ._runtime._dispatcher import DispatcherStatistics
 from ._runtime._errors import (
@@ -22,12 +23,14 @@ from ._runtime._mailbox import Mailbox, MailboxFull, Overflow
 from ._runtime._messages import (
     POISON_PILL,
     ActorFailed,
+    ActorRestarted,
     ActorStarted,
     ActorStopped,
     DeadLetter,
     Exit,
     Failure,
     PoisonPill,
+    ReceiveTimeout,
     Terminated,
 )
 from ._runtime._pipe import pipe_to
@@ -49,6 +52,7 @@ from ._runtime._system import (
     new_event_loop,
     run,
 )
+from ._runtime._timers import Timers
 
 __all__ = [
     "POISON_PILL",
@@ -56,6 +60,7 @@ __all__ = [
     "ActorAddress",
     "ActorFailed",
     "ActorInitializationError",
+    "ActorRestarted",
     "ActorNameTaken",
     "ActorRef",
     "ActorStarted",
@@ -66,6 +71,7 @@ __all__ = [
     "AskTimeout",
     "Backoff",
     "Behavior",
+    "Clock",
     "Context",
     "DeadLetter",
     "DeliveryError",
@@ -83,6 +89,7 @@ __all__ = [
     "LinkedActorFailed",
     "Overflow",
     "PoisonPill",
+    "ReceiveTimeout",
     "RestartIntensityExceeded",
     "RestartType",
     "StashOverflow",
@@ -91,6 +98,7 @@ __all__ = [
     "SystemConfig",
     "SystemStatistics",
     "Terminated",
+    "Timers",
     "WrongThread",
     "new_event_loop",
     "pipe_to",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ._ref import ActorRef
     from ._supervision import RestartType, SupervisorStrategy
     from ._system import ActorSystem
+    from ._timers import Timers
 
 M = TypeVar("M")
 N = TypeVar("N")
@@ -161,6 +162,16 @@ class Context(ABC, Generic[M]):
     @abstractmethod
     def unlink(self, ref: ActorRef[Any]) -> None:
         """Remove the link with ``ref`` (both ways)."""
+
+    @property
+    @abstractmethod
+    def timers(self) -> Timers:
+        """This actor's timers (start_single_timer, start_periodic_timer, cancel)."""
+
+    @abstractmethod
+    def set_receive_timeout(self, seconds: float | None) -> None:
+        """Get a ReceiveTimeout message after ``seconds`` without any message
+        (and again after each further idle period); None turns it off."""
 
     @abstractmethod
     def become(self, behavior: Behavior[M], *, discard_old: bool = True) -> None:

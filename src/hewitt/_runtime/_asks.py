@@ -9,28 +9,28 @@ heap push and a cancel.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from math import inf
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
+    from ._clock import Cancellable, Clock
     from ._ref import AskRef, ThreadSafeAskRef
 
     _Promise: TypeAlias = AskRef | ThreadSafeAskRef
 
 
 class AskTimeouts:
-    __slots__ = ("_lanes", "_loop", "_timer", "_timer_when")
+    __slots__ = ("_clock", "_lanes", "_timer", "_timer_when")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._lanes: dict[float, deque[tuple[float, _Promise]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Cancellable | None = None
         self._timer_when = inf
 
     def add(self, timeout: float, promise: _Promise) -> None:
-        deadline = self._loop.time() + timeout
+        deadline = self._clock.now() + timeout
         lane = self._lanes.get(timeout)
         if lane is None:
             lane = self._lanes[timeout] = deque()
@@ -44,12 +44,12 @@ class AskTimeouts:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_when = when
-        self._timer = self._loop.call_at(when, self._expire)
+        self._timer = self._clock.call_later(max(0.0, when - self._clock.now()), self._expire)
 
     def _expire(self) -> None:
         self._timer = None
         self._timer_when = inf
-        now = self._loop.time()
+        now = self._clock.now()
         earliest = inf
         for timeout, lane in list(self._lanes.items()):
             while lane:

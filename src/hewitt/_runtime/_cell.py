@@ -29,10 +29,10 @@ from ._messages import POISON_PILL, Exit, Terminated
 from ._ref import ENVELOPE, NOTHING, ActorRef
 from ._states import DEAD, NEW, RUNNING, STOPPING, SUSPENDED
 from ._supervision import RestartLog, RestartType
+from ._timers import ReceiveTimeoutState, Timers
 
 if TYPE_CHECKING:
-    from asyncio import TimerHandle
-
+    from ._clock import Cancellable
     from ._system import ActorSystem
 
 M = TypeVar("M")
@@ -129,6 +129,7 @@ class Cell(Context[M], Generic[M]):
         "name",
         "pending",
         "receive",
+        "receive_timeout",
         "ref",
         "restart_cause",
         "restart_log",
@@ -141,6 +142,7 @@ class Cell(Context[M], Generic[M]):
         "stop_requested",
         "suspended",
         "system",
+        "timer_set",
         "watchers",
         "watching",
     )
@@ -182,10 +184,12 @@ class Cell(Context[M], Generic[M]):
         self.restart_type = RestartType.TRANSIENT
         #: most messages seen queued (sampled at the start of each turn)
         self.high_water = 0
+        self.timer_set: Timers | None = None
+        self.receive_timeout: ReceiveTimeoutState | None = None
         #: set while a restart is pending (SUSPENDED) and until post_restart ran
         self.restart_cause: BaseException | None = None
         self.restart_log: RestartLog | None = None
-        self.restart_timer: TimerHandle | None = None
+        self.restart_timer: Cancellable | None = None
         #: why it stopped: None for a normal stop
         self.stop_reason: BaseException | None = None
         #: stopped by its supervisor (or shutdown): never restarted
@@ -317,6 +321,8 @@ class Cell(Context[M], Generic[M]):
             # The common end of a turn, inlined: nothing queued, go idle.
             self.envelope = None
             self.scheduled = False
+            if self.receive_timeout is not None:
+                self.receive_timeout.touch()
             return n
         self._end_turn()
         return n
@@ -337,6 +343,8 @@ class Cell(Context[M], Generic[M]):
         if type(self.mailbox) is deque:
             self.mailbox = None
         self.scheduled = False
+        if self.receive_timeout is not None:
+            self.receive_timeout.touch()
 
     def _suspend(self, result: Any) -> None:
         if asyncio.iscoroutine(result):
@@ -506,6 +514,7 @@ class Cell(Context[M], Generic[M]):
         self.stop_requested = True
         self.receive = None
         self.scheduled = False
+        self.cancel_timers()
         mailbox = self.mailbox
         if isinstance(mailbox, Admission):
             # Blocked senders go on: their messages then become dead letters.
@@ -526,6 +535,15 @@ class Cell(Context[M], Generic[M]):
             self._stop_children()
         else:
             self._after_children()
+
+    def cancel_timers(self) -> None:
+        """Timers and the receive timeout die with the actor and with a restart."""
+        if self.timer_set is not None:
+            self.timer_set.cancel_all()
+            self.timer_set = None
+        if self.receive_timeout is not None:
+            self.receive_timeout.cancel()
+            self.receive_timeout = None
 
     def _stop_children(self) -> None:
         children = self._children
@@ -786,6 +804,20 @@ class Cell(Context[M], Generic[M]):
             self.links.discard(other)
         if other.links is not None:
             other.links.discard(self)
+
+    @property
+    def timers(self) -> Timers:
+        timers = self.timer_set
+        if timers is None:
+            timers = self.timer_set = Timers(self)
+        return timers
+
+    def set_receive_timeout(self, seconds: float | None) -> None:
+        if self.receive_timeout is not None:
+            self.receive_timeout.cancel()
+            self.receive_timeout = None
+        if seconds is not None:
+            self.receive_timeout = ReceiveTimeoutState(self, seconds)
 
     def become(self, behavior: Behavior[M], *, discard_old: bool = True) -> None:
         if self.stop_requested:

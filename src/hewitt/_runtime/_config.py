@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._clock import Clock
 from ._mailbox import Mailbox
 from ._supervision import SupervisorStrategy
 
@@ -41,6 +42,8 @@ class SystemConfig:
         seed: seed of the system's random generator (backoff jitter), for
             reproducible tests; None for a random seed.
         default_mailbox: the mailbox of actors spawned without ``mailbox=``.
+        clock: the time source of timers, timeouts and backoff (None: the
+            event loop's clock); ``hewitt.testing.VirtualClock`` in tests.
     """
 
     throughput: int = 100
@@ -58,6 +61,7 @@ class SystemConfig:
     guardian_policy: Literal["stop_subtree", "stop_system"] = "stop_subtree"
     seed: int | None = None
     default_mailbox: Mailbox = field(default_factory=Mailbox)
+    clock: Clock | None = None
 
     def __post_init__(self) -> None:
         for name in ("throughput", "batch_messages", "stash_capacity", "executor_workers"):

@@ -82,6 +82,19 @@ class ActorStopped:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiveTimeout:
+    """Sent to an actor that set a receive timeout and got no message for that long."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRestarted:
+    """Published on the event stream when an actor was restarted (``lifecycle_events``)."""
+
+    ref: ActorRef[Any]
+    reason: BaseException
+
+
+@dataclass(frozen=True, slots=True)
 class ActorFailed:
     """Published on the event stream when a handler raised."""
 

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ActorInitializationError, HewittError
-from ._messages import Exit
+from ._messages import ActorRestarted, Exit
 from ._ref import ENVELOPE, _Promise
 from ._states import NEW, RUNNING, STOPPING, SUSPENDED
 from ._supervision import (
@@ -169,7 +169,7 @@ def restart_children(
     message: Any,
 ) -> None:
     system = supervisor.system
-    now = system._loop.time()
+    now = system.clock.now()
     log = supervisor.restart_log
     if log is None:
         log = supervisor.restart_log = RestartLog()
@@ -224,9 +224,10 @@ def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: fl
     cell.state = SUSPENDED
     cell.restart_cause = cause
     cell.scheduled = True  # tells only queue while it is suspended
+    cell.cancel_timers()
     cell._stop_children()
     if delay > 0:
-        cell.restart_timer = cell.system._loop.call_later(delay, _delay_over, cell)
+        cell.restart_timer = cell.system.clock.call_later(delay, _delay_over, cell)
 
 
 def _delay_over(cell: Cell[Any]) -> None:
@@ -260,6 +261,8 @@ def maybe_complete_restart(cell: Cell[Any]) -> None:
         stop_abnormally(cell, init_error)
         return
     cell.system._restarts += 1
+    if cell.system.config.lifecycle_events and cell.restart_cause is not None:
+        cell.system.event_stream.publish(ActorRestarted(cell.ref, cell.restart_cause))
     cell.state = NEW  # post_restart (by default: pre_start) runs before the next message
     cell.scheduled = True
     cell.system._dispatcher.schedule(cell)
@@ -318,7 +321,7 @@ def restart_after_stop(cell: Cell[Any]) -> bool:
     log = supervisor.restart_log
     if log is None:
         log = supervisor.restart_log = RestartLog()
-    if not log.record(supervisor.system._loop.time(), strategy):
+    if not log.record(supervisor.system.clock.now(), strategy):
         handle_failure(
             supervisor,
             RestartIntensityExceeded(supervisor.ref.path, strategy.max_restarts, strategy.within),

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from ._actor import Actor
 from ._asks import AskTimeouts
 from ._cell import Cell, Tombstone, describe, split
+from ._clock import Clock, LoopClock
 from ._config import SystemConfig
 from ._dispatcher import Dispatcher
 from ._errors import ActorSystemNotRunning, DeliveryError, WrongThread
@@ -174,7 +175,8 @@ class ActorSystem:
         self._dispatcher = Dispatcher(
             loop, self.config.throughput, self.config.batch_messages, self.config.direct_asks
         )
-        self._ask_timeouts = AskTimeouts(loop)
+        self.clock: Clock = self.config.clock if self.config.clock is not None else LoopClock(loop)
+        self._ask_timeouts = AskTimeouts(self.clock)
         self._user = self._guardian("user")
         self._system = self._guardian("system")
         self._terminated = loop.create_future()
@@ -469,11 +471,7 @@ class ActorSystem:
         # sender schedules a new drain: never stranded. Items from one thread
         # keep their order (one FIFO inbox).
         mailbox = cell.mailbox
-        if (
-            isinstance(mailbox, Admission)
-            and mailbox.overflow in _REFUSING
-            and mailbox.full()
-        ):
+        if isinstance(mailbox, Admission) and mailbox.overflow in _REFUSING and mailbox.full():
             # Approximate (the loop may be popping right now) but never loses:
             # the sending thread learns at once that the message was refused.
             raise MailboxFull(cell.ref.path, mailbox.capacity or 0, describe(split(item)[0]))

@@ -4,9 +4,10 @@
 installed; it provides the ``actor_system`` fixture.
 """
 
+from ._clock import VirtualClock
 from ._probe import ProbeTimeout, TestProbe
 
-__all__ = ["ProbeTimeout", "TestProbe"]
+__all__ = ["ProbeTimeout", "TestProbe", "VirtualClock"]
 
 for _name in __all__:
     globals()[_name].__module__ = "hewitt.testing"
