@@ -639,3 +639,28 @@ async def test_watching_a_crashed_actor_reports_its_reason(actor_system: ActorSy
     await a.wait_terminated(timeout=1)
     assert await probe.expect_message(("stop", "a"))
     assert isinstance((await probe.expect_terminated(a)).reason, KeyError)
+
+
+@pytest.mark.hewitt_config(lifecycle_events=True)
+async def test_lifecycle_events_are_published(actor_system: ActorSystem) -> None:
+    from hewitt import ActorRestarted, ActorStarted, ActorStopped
+
+    events = TestProbe(actor_system)
+    for kind in (ActorStarted, ActorRestarted, ActorStopped):
+        actor_system.event_stream.subscribe(events.ref, kind)
+    probe = TestProbe(actor_system)
+    await started(actor_system, probe, SupervisorStrategy.one_for_one(poison_threshold=1), "a")
+    a = await child(actor_system, "a")
+    a.tell("fail:RuntimeError")
+    await probe.receive_messages(2)
+    a.tell("stop")
+    await a.wait_terminated(timeout=1)
+    expected = {
+        ("ActorStarted", "/user/sup/a"),
+        ("ActorRestarted", "/user/sup/a"),
+        ("ActorStopped", "/user/sup/a"),
+    }
+    seen: set[tuple[str, str]] = set()
+    while not expected <= seen:
+        event = await events.receive_message(within=2)
+        seen.add((type(event).__name__, event.ref.path))

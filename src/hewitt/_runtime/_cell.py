@@ -595,6 +595,7 @@ class Cell(Context[M], Generic[M]):
             siblings = parent._children
             if siblings is not None and siblings.get(self.name) is self:
                 if _supervise.restart_after_stop(self):
+                    system._on_terminated(self)  # this incarnation is gone all the same
                     return
                 del siblings[self.name]
                 if not siblings:

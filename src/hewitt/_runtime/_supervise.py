@@ -330,11 +330,17 @@ def restart_after_stop(cell: Cell[Any]) -> bool:
         return False
     children = supervisor._children
     assert children is not None
+    order = list(children)
+    position = order.index(cell.name)
     del children[cell.name]
-    supervisor.system._live -= 1
-    supervisor.system._stopped += 1
     supervisor.system._restarts += 1
     supervisor.spawn_child(
         cell.factory, cell.args, cell.kwargs, cell.name, restart=cell.restart_type
     )
+    # The new incarnation keeps the old one's place in start order (rest-for-one).
+    reordered = {name: children[name] for name in order[:position]}
+    reordered[cell.name] = children[cell.name]
+    reordered.update((name, children[name]) for name in order[position + 1 :])
+    children.clear()
+    children.update(reordered)
     return True
