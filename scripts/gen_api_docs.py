@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import hewitt
+import hewitt.routing
 import hewitt.supervision
 import hewitt.testing
 
@@ -70,6 +71,7 @@ def render() -> str:
         "Generated from the docstrings by `scripts/gen_api_docs.py`; do not edit by hand.",
         "",
         *_module(hewitt),
+        *_module(hewitt.routing),
         *_module(hewitt.supervision),
         *_module(hewitt.testing),
     ]

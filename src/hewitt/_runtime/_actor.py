@@ -38,6 +38,9 @@ class Actor(Generic[M]):
       one-for-one, restart, at most 10 restarts in 10 s).
     - ``trap_exits = True``: an abnormal exit of a linked actor arrives as an
       :class:`Exit` message instead of failing this actor.
+    - ``ref_class``: the ActorRef subclass that ``spawn`` returns for this
+      actor (a kernel hook: ``hewitt.routing`` uses it to route on the
+      sender's side; see docs/architecture.md).
     """
 
     __slots__ = ("context",)
@@ -46,6 +49,7 @@ class Actor(Generic[M]):
     blocking: ClassVar[bool] = False
     supervisor_strategy: ClassVar[SupervisorStrategy | None] = None
     trap_exits: ClassVar[bool] = False
+    ref_class: ClassVar[type[ActorRef[Any]] | None] = None
 
     @abstractmethod
     def receive(self, message: M) -> HandlerResult:

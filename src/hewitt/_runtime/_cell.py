@@ -60,15 +60,16 @@ Handler = Callable[[Any, Any], HandlerResult]
 
 
 class _ClassInfo:
-    __slots__ = ("blocking", "needs_start", "receive")
+    __slots__ = ("blocking", "needs_start", "receive", "ref_class")
 
     def __init__(self, cls: type[Actor[Any]]) -> None:
         self.receive: Handler = cls.receive
         self.needs_start = cls.pre_start is not Actor.pre_start
         self.blocking = bool(cls.blocking)
+        self.ref_class: type[ActorRef[Any]] = cls.ref_class or ActorRef
 
 
-_CLASS_INFO: dict[type[Any], _ClassInfo] = {}
+_CLASS_INFO: dict[Any, _ClassInfo] = {}  # keyed by factory: a class or Class[T]
 
 
 def _class_info(cls: type[Actor[Any]]) -> _ClassInfo:
@@ -160,7 +161,17 @@ class Cell(Context[M], Generic[M]):
         self.system = system
         self._parent = parent
         self.name = name
-        self.ref: ActorRef[M] = ActorRef(self, path, system._next_uid())
+        info = _CLASS_INFO.get(factory)
+        if info is None:
+            # A class (or a subscripted one, like Pool[Job]) gets its info now,
+            # so that its ref class applies from the first spawn.
+            origin: Any = (
+                factory if isinstance(factory, type) else getattr(factory, "__origin__", None)
+            )
+            if isinstance(origin, type) and issubclass(origin, Actor):
+                info = _CLASS_INFO[factory] = _class_info(origin)
+        ref_class = info.ref_class if info is not None else ActorRef
+        self.ref: ActorRef[M] = ref_class(self, path, system._next_uid())
         self.factory = factory
         self.args = args or _EMPTY_ARGS
         self.kwargs = kwargs or _EMPTY_KWARGS
@@ -406,6 +417,8 @@ class Cell(Context[M], Generic[M]):
         """Build the actor instance from its factory (at spawn and at restart)."""
         factory: Any = self.factory
         info = _CLASS_INFO.get(factory)
+        if info is not None and not isinstance(factory, type):
+            info = None  # a subscripted class (Pool[Job]): build it by calling it
         try:
             if info is not None or (isinstance(factory, type) and issubclass(factory, Actor)):
                 actor: Any = factory.__new__(factory)
@@ -510,6 +523,9 @@ class Cell(Context[M], Generic[M]):
         if self.restart_timer is not None:
             self.restart_timer.cancel()
             self.restart_timer = None
+        if self.state == NEW:
+            # Never started (pre_start or post_restart did not run): no post_stop.
+            self.actor = None
         self.state = STOPPING
         self.stop_requested = True
         self.receive = None

@@ -419,6 +419,24 @@ class ActorSystem:
 
         self._call_on_loop(start)
 
+    def dead_letter(
+        self,
+        message: Any,
+        sender: ActorRef[Any] | None,
+        recipient: ActorRef[Any],
+        reason: str,
+    ) -> None:
+        """Record ``message`` as undeliverable: counted, published as a
+        :class:`DeadLetter`, logged at a rate limit, and a waiting ask fails at
+        once with :class:`DeliveryError`. For components (routers...) that
+        drop a message on purpose. Event-loop thread."""
+        self._dead_letter(message, sender, recipient, reason)
+
+    def mailbox_depth(self, ref: ActorRef[Any]) -> int:
+        """Messages queued for a local actor now (0 if it has stopped); cheap."""
+        cell = ref._cell
+        return cell.depth if cell is not None and cell.system is self else 0
+
     def actor_statistics(self, ref: ActorRef[Any]) -> ActorStatistics | None:
         """A snapshot of a live local actor's counters, or None if it has stopped."""
         cell = ref._cell

@@ -1,0 +1,572 @@
+"""Routers (hewitt.routing), one test per rule of docs/routing.md.
+
+Everything goes through the public API: routees are probes or small actors,
+and a router's own reply (``GetRoutees``, ``Resize``...) is the barrier that
+proves it has handled every message sent before (FIFO per sender).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from hewitt import (
+    POISON_PILL,
+    Actor,
+    ActorInitializationError,
+    ActorRef,
+    ActorSystem,
+    DeadLetter,
+    SupervisorStrategy,
+)
+from hewitt.routing import (
+    NO_ROUTEES,
+    AddRoutee,
+    Broadcast,
+    BroadcastRouting,
+    ConsistentHashing,
+    GetRoutees,
+    Group,
+    HashKey,
+    HashRing,
+    InvalidRouterConfig,
+    Pool,
+    RandomRouting,
+    RemoveRoutee,
+    Resize,
+    RoundRobin,
+    RoutingStrategy,
+    SmallestMailbox,
+    stable_hash,
+)
+from hewitt.testing import TestProbe
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    key: str
+
+
+class Echo(Actor[Any]):
+    """Replies (its name, the message); logs what it gets to ``log`` if given."""
+
+    def __init__(self, log: ActorRef[Any] | None = None) -> None:
+        self.log = log
+
+    def pre_start(self) -> None:
+        if self.log is not None:
+            self.log.tell(("start", self.context.self.name))
+
+    def post_stop(self) -> None:
+        if self.log is not None:
+            self.log.tell(("stop", self.context.self.name))
+
+    def receive(self, message: Any) -> None:
+        if message == "fail":
+            raise RuntimeError("asked to fail")
+        if message == "stop":
+            self.context.stop()
+            return
+        if self.context.sender is not None:
+            self.context.reply((self.context.self.name, message))
+        elif self.log is not None:
+            self.log.tell((self.context.self.name, message))
+
+
+class Counter(Actor[Any]):
+    """Counts messages; replies the count to "count"."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def receive(self, message: Any) -> None:
+        if message == "count":
+            self.context.reply(self.count)
+        else:
+            self.count += 1
+
+
+class Blocker(Actor[Any]):
+    """On "block": tells ``log`` "blocked" and waits for ``release``; logs the rest."""
+
+    def __init__(self, log: ActorRef[Any], release: asyncio.Event) -> None:
+        self.log = log
+        self.release = release
+
+    async def receive(self, message: Any) -> None:
+        if message == "block":
+            self.log.tell("blocked")
+            await self.release.wait()
+        else:
+            self.log.tell((self.context.self.name, message))
+
+
+async def routees_of(router: ActorRef[Any]) -> list[ActorRef[Any]]:
+    routees: list[ActorRef[Any]] = await router.ask(GetRoutees())
+    return routees
+
+
+def spawn_echoes(system: ActorSystem, n: int, prefix: str = "echo") -> list[ActorRef[Any]]:
+    return [system.spawn(Echo, name=f"{prefix}-{i}") for i in range(n)]
+
+
+# ----------------------------------------------------------------------------
+# Strategies
+
+
+async def test_round_robin_distributes_evenly_and_in_order(actor_system: ActorSystem) -> None:
+    probes = [TestProbe(actor_system) for _ in range(3)]
+    router = actor_system.spawn(Group, RoundRobin(), [p.ref for p in probes])
+    for i in range(9):
+        router.tell(i)
+    for k, probe in enumerate(probes):
+        assert await probe.receive_messages(3) == [k, k + 3, k + 6]
+
+
+async def test_round_robin_pool_goes_on_after_a_resize(actor_system: ActorSystem) -> None:
+    log = TestProbe(actor_system)
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, log.ref, size=2)
+    assert await router.ask(Resize(3)) == 3
+    await log.receive_messages(3)  # three ("start", name)
+    for i in range(6):
+        router.tell(i)
+    received = await log.receive_messages(6)
+    by_routee: dict[str, list[int]] = {}
+    for name, message in received:
+        by_routee.setdefault(name, []).append(message)
+    assert by_routee == {"routee-1": [0, 3], "routee-2": [1, 4], "routee-3": [2, 5]}
+
+
+async def test_random_is_roughly_uniform(actor_system: ActorSystem) -> None:
+    counters = [actor_system.spawn(Counter) for _ in range(3)]
+    router = actor_system.spawn(Group, RandomRouting(seed=7), counters)
+    for _ in range(3000):
+        router.tell("hit")
+    await routees_of(router)  # barrier: every hit has been forwarded
+    counts = [await counter.ask("count") for counter in counters]
+    assert sum(counts) == 3000
+    assert all(800 <= count <= 1200 for count in counts), counts
+
+
+async def test_random_with_a_seed_repeats_its_sequence(actor_system: ActorSystem) -> None:
+    refs = tuple(spawn_echoes(actor_system, 5))
+    first = RandomRouting(seed=42).create_logic(actor_system)
+    second = RandomRouting(seed=42).create_logic(actor_system)
+    picks = [first.select(i, refs) for i in range(200)]
+    assert picks == [second.select(i, refs) for i in range(200)]
+    assert set(picks) == set(refs)
+
+
+async def test_smallest_mailbox_avoids_the_busy_routee(actor_system: ActorSystem) -> None:
+    log = TestProbe(actor_system)
+    release = asyncio.Event()
+    busy, idle_a, idle_b = (
+        actor_system.spawn(Blocker, log.ref, release, name=name) for name in ("busy", "a", "b")
+    )
+    busy.tell("block")
+    await log.expect_message("blocked")
+    for i in range(5):  # queued behind the blocked handler: mailbox depth 5
+        busy.tell(("direct", i))
+    router = actor_system.spawn(Group, SmallestMailbox(), [busy, idle_a, idle_b])
+    try:
+        for i in range(8):  # a and b fill up to 4 each, still below busy's 5
+            router.tell(i)
+        received = await log.receive_messages(8)
+        assert {name for name, _ in received} == {"a", "b"}
+        assert sorted(message for _, message in received) == list(range(8))
+    finally:
+        release.set()
+    assert await log.receive_messages(5) == [("busy", ("direct", i)) for i in range(5)]
+
+
+async def test_smallest_mailbox_ties_go_to_the_first(actor_system: ActorSystem) -> None:
+    refs = tuple(spawn_echoes(actor_system, 3))
+    logic = SmallestMailbox().create_logic(actor_system)
+    assert logic.select("x", refs) is refs[0]
+
+
+async def test_broadcast_strategy_reaches_every_routee(actor_system: ActorSystem) -> None:
+    probes = [TestProbe(actor_system) for _ in range(3)]
+    router = actor_system.spawn(Group, BroadcastRouting(), [p.ref for p in probes])
+    router.tell("one")
+    router.tell("two")
+    for probe in probes:
+        assert await probe.receive_messages(2) == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        RoundRobin(),
+        RandomRouting(seed=1),
+        SmallestMailbox(),
+        ConsistentHashing(key=str),
+        BroadcastRouting(),
+    ],
+    ids=lambda s: type(s).__name__,
+)
+async def test_broadcast_message_reaches_every_routee_whatever_the_strategy(
+    actor_system: ActorSystem, strategy: RoutingStrategy
+) -> None:
+    probes = [TestProbe(actor_system) for _ in range(3)]
+    router = actor_system.spawn(Group, strategy, [p.ref for p in probes])
+    router.tell(Broadcast("hello"))
+    for probe in probes:
+        await probe.expect_message("hello")
+
+
+# ----------------------------------------------------------------------------
+# Consistent hashing
+
+
+async def test_consistent_hashing_sends_a_key_to_the_same_routee(
+    actor_system: ActorSystem,
+) -> None:
+    routees = spawn_echoes(actor_system, 5)
+    router = actor_system.spawn(Group, ConsistentHashing(key=lambda m: m.key), routees)
+    keys = [f"user-{i}" for i in range(200)]
+    first = [(await router.ask(Keyed(key)))[0] for key in keys]
+    again = [(await router.ask(Keyed(key)))[0] for key in reversed(keys)]
+    assert first == list(reversed(again))
+    assert len(set(first)) == 5  # every routee owns some keys
+
+
+async def owners(router: ActorRef[Any], keys: list[str]) -> list[str]:
+    return [(await router.ask(Keyed(key)))[0] for key in keys]
+
+
+async def test_consistent_hashing_adding_a_routee_moves_only_its_share(
+    actor_system: ActorSystem,
+) -> None:
+    routees = spawn_echoes(actor_system, 10)
+    router = actor_system.spawn(Group, ConsistentHashing(key=lambda m: m.key), routees)
+    keys = [f"key-{i}" for i in range(10_000)]
+    before = await owners(router, keys)
+
+    newcomer = actor_system.spawn(Echo, name="echo-new")
+    assert await router.ask(AddRoutee(newcomer)) == 11
+    after = await owners(router, keys)
+    moved = [i for i in range(len(keys)) if before[i] != after[i]]
+    assert 0.05 <= len(moved) / len(keys) <= 0.15, len(moved)
+    assert all(after[i] == "echo-new" for i in moved)
+
+    assert await router.ask(RemoveRoutee(routees[3])) == 10
+    final = await owners(router, keys)
+    for i in range(len(keys)):
+        if after[i] != "echo-3":
+            assert final[i] == after[i]
+        else:
+            assert final[i] != "echo-3"
+
+
+async def test_key_function_that_raises_dead_letters_the_message(
+    actor_system: ActorSystem,
+) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    router = actor_system.spawn(
+        Group, ConsistentHashing(key=lambda m: m.key), spawn_echoes(actor_system, 2)
+    )
+    router.tell("no key attribute")
+    letter = await letters.expect_message(DeadLetter)
+    assert letter.message == "no key attribute"
+    assert letter.recipient == router
+    assert letter.reason.startswith("routing failed: AttributeError")
+    assert (await router.ask(Keyed("k")))[1] == Keyed("k")  # the router goes on
+
+
+def test_hash_ring_moves_only_the_segments_a_node_takes_or_gives() -> None:
+    keys = [f"k{i}" for i in range(10_000)]
+    ring = HashRing([f"node-{i}" for i in range(10)], virtual_nodes=100)
+    before = [ring.node_for(key) for key in keys]
+
+    ring.add("node-10")
+    after = [ring.node_for(key) for key in keys]
+    moved = [i for i in range(len(keys)) if before[i] != after[i]]
+    assert 0.05 <= len(moved) / len(keys) <= 0.15
+    assert all(after[i] == "node-10" for i in moved)
+
+    ring.remove("node-3")
+    final = [ring.node_for(key) for key in keys]
+    assert all(final[i] == after[i] for i in range(len(keys)) if after[i] != "node-3")
+    assert "node-3" not in final
+    assert "node-3" not in ring and len(ring) == 10
+
+    ring.remove("node-10")
+    ring.add("node-3")
+    assert [ring.node_for(key) for key in keys] == before  # placement depends only on ids
+
+
+def test_hash_ring_is_stable_across_processes_and_orders() -> None:
+    assert stable_hash(b"abc") == int.from_bytes(
+        hashlib.blake2b(b"abc", digest_size=8).digest(), "big"
+    )
+    nodes = [f"n{i}" for i in range(7)]
+    forward = HashRing(nodes, virtual_nodes=20)
+    backward = HashRing(reversed(nodes), virtual_nodes=20)
+    keys: list[HashKey] = ["a", b"a", 1, -5, 10**30, "ключ"]
+    for key in keys:
+        assert forward.node_for(key) == backward.node_for(key)
+    assert forward.node_for("42") == forward.node_for(42)  # an int hashes as its digits
+    assert forward.nodes == nodes
+
+
+def test_hash_ring_rejects_bad_input() -> None:
+    with pytest.raises(LookupError):
+        HashRing[str]().node_for("k")
+    with pytest.raises(InvalidRouterConfig, match="virtual_nodes"):
+        HashRing(virtual_nodes=0)
+    with pytest.raises(TypeError, match="str, bytes or int"):
+        HashRing(["a"]).node_for(1.5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRouterConfig, match="virtual_nodes"):
+        ConsistentHashing(key=str, virtual_nodes=0)
+
+
+# ----------------------------------------------------------------------------
+# Pools
+
+
+async def test_pool_routees_are_children_of_the_router(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=3, name="workers")
+    routees = await routees_of(router)
+    assert [ref.path for ref in routees] == [f"/user/workers/routee-{i}" for i in (1, 2, 3)]
+    assert actor_system.lookup("/user/workers/routee-2") == routees[1]
+
+
+async def test_ask_through_a_router_is_answered_by_a_routee(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=2)
+    assert await router.ask("hi") == ("routee-1", "hi")
+    assert await router.ask("hi") == ("routee-2", "hi")
+
+
+async def test_pool_restarts_a_failing_routee_and_keeps_routing_to_it(
+    actor_system: ActorSystem,
+) -> None:
+    log = TestProbe(actor_system)
+    router = actor_system.spawn(
+        Pool,
+        RoundRobin(),
+        Echo,
+        log.ref,
+        size=2,
+        supervisor_strategy=SupervisorStrategy.one_for_one(poison_threshold=1),
+    )
+    assert await log.receive_messages(2) == [("start", "routee-1"), ("start", "routee-2")]
+    routees = await routees_of(router)
+    router.tell("fail")  # to routee-1, which is restarted by the router
+    await log.expect_message(("start", "routee-1"))
+    assert await routees_of(router) == routees
+    replies = {await router.ask("who") for _ in range(4)}
+    assert replies == {("routee-1", "who"), ("routee-2", "who")}
+
+
+async def test_resize_grows_by_spawning_and_shrinks_by_stopping_the_newest(
+    actor_system: ActorSystem,
+) -> None:
+    log = TestProbe(actor_system)
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, log.ref, size=2)
+    assert await router.ask(Resize(4)) == 4
+    routees = await routees_of(router)
+    assert [ref.name for ref in routees] == ["routee-1", "routee-2", "routee-3", "routee-4"]
+    await log.receive_messages(4)
+
+    assert await router.ask(Resize(1)) == 1
+    assert await routees_of(router) == routees[:1]
+    stopped = await log.receive_messages(3)
+    assert sorted(stopped) == [("stop", f"routee-{i}") for i in (2, 3, 4)]
+    for ref in routees[1:]:
+        await ref.wait_terminated(timeout=1)
+    assert routees[0].is_alive
+
+    router.tell(Resize(3))  # told: no reply, still applied
+    assert [ref.name for ref in await routees_of(router)] == ["routee-1", "routee-5", "routee-6"]
+
+
+async def test_pool_past_its_restart_intensity_is_restarted_with_size_fresh_routees(
+    actor_system: ActorSystem,
+) -> None:
+    log = TestProbe(actor_system)
+    router = actor_system.spawn(
+        Pool,
+        RoundRobin(),
+        Echo,
+        log.ref,
+        size=2,
+        supervisor_strategy=SupervisorStrategy.one_for_one(
+            max_restarts=1, within=60, poison_threshold=1
+        ),
+    )
+    assert await router.ask(Resize(3)) == 3
+    await log.receive_messages(3)
+    before = await routees_of(router)
+    router.tell("fail")  # routee-1: restarted (1 restart allowed)
+    await log.expect_message(("start", "routee-1"))
+    router.tell("fail")  # routee-2: one too many, the pool gives up and fails
+    events = await log.receive_messages(5)
+    assert sorted(events) == [
+        ("start", "routee-1"),  # the restarted pool's routees: size, not the resized 3
+        ("start", "routee-2"),
+        ("stop", "routee-1"),
+        ("stop", "routee-2"),
+        ("stop", "routee-3"),
+    ]
+    after = await routees_of(router)
+    assert [ref.name for ref in after] == ["routee-1", "routee-2"]
+    assert not set(after) & set(before)  # new incarnations
+
+
+async def test_pool_removes_a_routee_that_stops(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=2)
+    first, second = await routees_of(router)
+    first.tell("stop")
+    await first.wait_terminated(timeout=1)
+    assert await routees_of(router) == [second]
+    assert await router.ask("x") == ("routee-2", "x")
+
+
+async def test_poison_pill_stops_the_pool_and_its_routees(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=3)
+    routees = await routees_of(router)
+    router.tell(POISON_PILL)
+    await router.wait_terminated(timeout=1)
+    assert not any(ref.is_alive for ref in routees)
+
+
+async def test_broadcast_poison_pill_empties_the_pool(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=3)
+    routees = await routees_of(router)
+    router.tell(Broadcast(POISON_PILL))
+    for ref in routees:
+        await ref.wait_terminated(timeout=1)
+    assert await routees_of(router) == []
+    assert router.is_alive
+
+
+async def test_pool_validates_its_arguments(actor_system: ActorSystem) -> None:
+    with pytest.raises(ActorInitializationError, match="size must be an int >= 0"):
+        actor_system.spawn(Pool, RoundRobin(), Echo, size=-1)
+    with pytest.raises(ActorInitializationError, match="strategy must be a RoutingStrategy"):
+        actor_system.spawn(Pool, "round-robin", Echo, size=1)
+    with pytest.raises(InvalidRouterConfig, match=r"Resize\.size"):
+        Resize(-1)
+
+
+async def test_subscripted_pool_spawns_like_the_class(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(Pool[Any], RoundRobin(), Echo, size=1)
+    assert await router.ask("typed") == ("routee-1", "typed")
+
+
+# ----------------------------------------------------------------------------
+# Groups
+
+
+async def test_group_removes_a_routee_that_stops(actor_system: ActorSystem) -> None:
+    routees = spawn_echoes(actor_system, 3)
+    router = actor_system.spawn(Group, RoundRobin(), routees)
+    routees[1].stop()
+    await routees[1].wait_terminated(timeout=1)
+    assert await routees_of(router) == [routees[0], routees[2]]
+
+
+async def test_group_add_and_remove_routee(actor_system: ActorSystem) -> None:
+    a, b, c = spawn_echoes(actor_system, 3)
+    router = actor_system.spawn(Group, RoundRobin(), [a, a, b])  # duplicates dropped
+    assert await routees_of(router) == [a, b]
+    assert await router.ask(AddRoutee(c)) == 3
+    assert await router.ask(AddRoutee(c)) == 3  # already there
+    assert await routees_of(router) == [a, b, c]
+    assert await router.ask(RemoveRoutee(a)) == 2
+    assert a.is_alive  # a group does not own its routees
+    assert {(await router.ask("m"))[0] for _ in range(4)} == {"echo-1", "echo-2"}
+
+
+async def test_group_added_routee_is_watched(actor_system: ActorSystem) -> None:
+    (a,) = spawn_echoes(actor_system, 1)
+    router = actor_system.spawn(Group, RoundRobin(), [])
+    router.tell(AddRoutee(a))
+    a.stop()
+    await a.wait_terminated(timeout=1)
+    assert await routees_of(router) == []
+
+
+async def test_stopping_a_group_leaves_its_routees_running(actor_system: ActorSystem) -> None:
+    routees = spawn_echoes(actor_system, 2)
+    router = actor_system.spawn(Group, RoundRobin(), routees)
+    router.tell(POISON_PILL)
+    await router.wait_terminated(timeout=1)
+    assert all(ref.is_alive for ref in routees)
+
+
+# ----------------------------------------------------------------------------
+# Dead letters
+
+
+async def test_no_routees_publishes_a_dead_letter(actor_system: ActorSystem) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    sender = TestProbe(actor_system)
+    for router in (
+        actor_system.spawn(Group, RoundRobin(), []),
+        actor_system.spawn(Pool, SmallestMailbox(), Echo, size=0),
+    ):
+        router.tell("lost", sender.ref)
+        assert await letters.expect_message(DeadLetter) == DeadLetter(
+            "lost", sender.ref, router, NO_ROUTEES
+        )
+        router.tell(Broadcast("also lost"))
+        assert (await letters.expect_message(DeadLetter)).message == Broadcast("also lost")
+
+
+async def test_unsupported_command_is_a_dead_letter(actor_system: ActorSystem) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    group = actor_system.spawn(Group, RoundRobin(), [])
+    group.tell(Resize(3))
+    letter = await letters.expect_message(DeadLetter)
+    assert letter.reason == "Group routers do not handle Resize"
+    pool = actor_system.spawn(Pool, RoundRobin(), Echo, size=1)
+    pool.tell(AddRoutee(pool))
+    letter = await letters.expect_message(DeadLetter)
+    assert letter.reason == "Pool routers do not handle AddRoutee"
+
+
+async def test_sender_side_routing_keeps_each_senders_order(actor_system: ActorSystem) -> None:
+    """Messages that must wait in the router's mailbox (it is busy with a command)
+    are never overtaken by later ones routed on the sender's side."""
+    import threading
+
+    class Recorder(Actor[Any]):
+        def __init__(self) -> None:
+            self.seen: list[Any] = []
+
+        def receive(self, message: Any) -> None:
+            if message == "dump":
+                self.context.reply(self.seen)
+            else:
+                self.seen.append(message)
+
+    recorder = actor_system.spawn(Recorder)
+    router = actor_system.spawn(Group, RoundRobin(), [recorder])
+    await router.ask(GetRoutees())
+
+    def from_thread() -> None:
+        for i in range(2_000):
+            router.tell(("thread", i))
+
+    thread = threading.Thread(target=from_thread)
+    thread.start()
+    for i in range(2_000):
+        router.tell(("loop", i))
+        if i % 100 == 0:
+            router.tell(GetRoutees())  # makes the router busy now and then
+            await asyncio.sleep(0)  # interleave with the thread (not a synchronisation)
+    await asyncio.to_thread(thread.join)
+    await router.ask(GetRoutees())  # after everything sent before it
+    seen = await recorder.ask("dump")
+    for source in ("thread", "loop"):
+        indexes = [i for kind, i in seen if kind == source]
+        assert indexes == list(range(2_000)), source
