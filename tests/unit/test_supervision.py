@@ -664,3 +664,41 @@ async def test_lifecycle_events_are_published(actor_system: ActorSystem) -> None
     while not expected <= seen:
         event = await events.receive_message(within=2)
         seen.add((type(event).__name__, event.ref.path))
+
+
+async def test_post_stop_runs_only_on_instances_that_started(actor_system: ActorSystem) -> None:
+    """A child rebuilt by a restart and stopped (its supervisor gave up) before
+    its post_restart ran gets no post_stop: there is nothing of it to clean up."""
+    log: list[tuple[str, str, int]] = []
+
+    class Child(Actor[str]):
+        def pre_start(self) -> None:
+            log.append(("started", self.context.self.name, id(self)))
+
+        def post_restart(self, exc: BaseException) -> None:
+            log.append(("started", self.context.self.name, id(self)))
+
+        def post_stop(self) -> None:
+            log.append(("post_stop", self.context.self.name, id(self)))
+
+        def receive(self, message: str) -> None:
+            raise RuntimeError("boom")
+
+    class Parent(Actor[str]):
+        supervisor_strategy = SupervisorStrategy.one_for_one(
+            max_restarts=1, within=60, poison_threshold=1
+        )
+
+        def pre_start(self) -> None:
+            self.children = [self.context.spawn(Child, name=n) for n in ("a", "b")]
+
+        def receive(self, message: str) -> None:
+            for child in self.children:
+                child.tell("x")  # both fail in the same dispatcher run
+
+    parent = actor_system.spawn(Parent, name="p", restart=RestartType.TEMPORARY)
+    parent.tell("go")
+    await parent.wait_terminated(timeout=2)  # a gave up -> p failed -> p stopped
+    started = {(name, ident) for kind, name, ident in log if kind == "started"}
+    stopped = {(name, ident) for kind, name, ident in log if kind == "post_stop"}
+    assert stopped and stopped <= started
