@@ -41,14 +41,16 @@ class BenchSpec:
 class Comparison:
     """``bench`` against ``baseline`` on the same impl, on ``metric``: the runner
     prints ``bench / baseline`` under the table for every impl that ran both,
-    with its target (``|ratio - 1| <= tolerance``). When both benches run, their
-    repetitions run in alternation, one per process, so that both see the same
-    machine conditions."""
+    with its target (``|ratio - 1| <= tolerance``; ``None``: no target, the ratio
+    is only shown). When both benches run, their repetitions run in alternation,
+    one per process, so that both see the same machine conditions (with every
+    other bench compared with the same baseline: tell, tell-supervised,
+    tell-bounded, tell, ...)."""
 
     bench: str
     baseline: str
     metric: str
-    tolerance: float
+    tolerance: float | None
 
 
 #: The impl every ratio is computed against.
@@ -56,12 +58,18 @@ BASELINE: Final = "floor-asyncio"
 
 #: Supervision: restarts, supervisor strategies (the floors have none).
 SUPERVISION: Final = "supervision"
+#: Bounded mailboxes with an overflow policy, and ``send`` that waits for room (floors: none).
+BOUNDED_MAILBOXES: Final = "bounded-mailboxes"
+#: Per-actor timers (floors: none).
+TIMERS: Final = "timers"
+
+_HEWITT_FEATURES: Final = frozenset({SUPERVISION, BOUNDED_MAILBOXES, TIMERS})
 
 IMPLS: Final[dict[str, ImplSpec]] = {
     "hewitt": ImplSpec(
         "benchmarks.impl_hewitt",
         "hewitt on uvloop (hewitt.run)",
-        features=frozenset({SUPERVISION}),
+        features=_HEWITT_FEATURES,
     ),
     "floor-asyncio": ImplSpec(
         "benchmarks.floor_asyncio", "asyncio task + asyncio.Queue per actor, stock loop"
@@ -74,7 +82,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         "hewitt on the stock asyncio loop",
         env={LOOP_ENV: "asyncio"},
         default=False,
-        features=frozenset({SUPERVISION}),
+        features=_HEWITT_FEATURES,
     ),
 }
 
@@ -85,6 +93,12 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     "tell-supervised": BenchSpec(
         "bench_tell_supervised", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=SUPERVISION
     ),
+    "tell-bounded": BenchSpec(
+        "bench_tell_bounded", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=BOUNDED_MAILBOXES
+    ),
+    "send-block": BenchSpec(
+        "bench_send_block", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=BOUNDED_MAILBOXES
+    ),
     "restart": BenchSpec(
         "bench_restart",
         200_000,
@@ -93,6 +107,9 @@ BENCHES: Final[dict[str, BenchSpec]] = {
         3,
         ("restarts_per_s", "restart_us"),
         requires=SUPERVISION,
+    ),
+    "timers": BenchSpec(
+        "bench_timers", 200_000, 20_000, 5, 3, ("timers_per_s", "fire_per_s"), requires=TIMERS
     ),
     "ask": BenchSpec("bench_ask", 300_000, 50_000, 5, 3, _LATENCY),
     "ask-actor": BenchSpec("bench_ask_actor", 300_000, 50_000, 5, 3, _LATENCY),
@@ -117,8 +134,12 @@ BENCHES: Final[dict[str, BenchSpec]] = {
 #: Metrics where a lower value is better; their ratios are inverted (baseline / impl).
 LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs", "restart_us"})
 
-#: Printed under the table: supervision must cost nothing while nothing fails.
-COMPARISONS: Final = (Comparison("tell-supervised", "tell", "msgs_per_s", tolerance=0.05),)
+#: Printed under the table: supervision must cost nothing while nothing fails (5%);
+#: what a bounded mailbox costs a tell (no target: its admission check is Python code).
+COMPARISONS: Final = (
+    Comparison("tell-supervised", "tell", "msgs_per_s", tolerance=0.05),
+    Comparison("tell-bounded", "tell", "msgs_per_s", tolerance=None),
+)
 
 
 def runs(impl: str, bench: str) -> bool:

@@ -124,17 +124,36 @@ def _run_job(cell: Cell, reps: int, timeout: float, no_gc: bool) -> str:
 NOT_APPLICABLE = "\N{EM DASH}"
 
 
-def _interleaved(jobs: list[tuple[Cell, int]], a: Cell, b: Cell) -> list[tuple[Cell, int]]:
-    """``jobs`` where the jobs of ``a`` and ``b`` become single repetitions, one per
-    process, alternating a, b, a, b..., placed where ``b``'s first job was."""
-    reps_a = sum(reps for cell, reps in jobs if cell is a)
-    reps_b = sum(reps for cell, reps in jobs if cell is b)
-    pairs = zip_longest([a] * reps_a, [b] * reps_b)
-    alternating = [(cell, 1) for pair in pairs for cell in pair if cell is not None]
-    position = next(i for i, (cell, _) in enumerate(jobs) if cell is b)
-    before = [job for job in jobs[:position] if job[0] is not a and job[0] is not b]
-    after = [job for job in jobs[position:] if job[0] is not a and job[0] is not b]
+def _interleaved(jobs: list[tuple[Cell, int]], group: list[Cell]) -> list[tuple[Cell, int]]:
+    """``jobs`` where the jobs of the cells in ``group`` become single repetitions, one
+    per process, in turn (a, b, c, a, b, c...), placed where the first job of the
+    group's last cell was."""
+    members = {id(cell) for cell in group}
+    counts = [sum(reps for cell, reps in jobs if cell is member) for member in group]
+    turns = zip_longest(*([member] * count for member, count in zip(group, counts, strict=True)))
+    alternating = [(cell, 1) for turn in turns for cell in turn if cell is not None]
+    position = max(next(i for i, (cell, _) in enumerate(jobs) if cell is m) for m in group)
+    before = [job for job in jobs[:position] if id(job[0]) not in members]
+    after = [job for job in jobs[position:] if id(job[0]) not in members]
     return before + alternating + after
+
+
+def _comparison_groups(
+    cells: dict[tuple[str, str], Cell], comparisons: list[Comparison], impl: str
+) -> list[list[Cell]]:
+    """The cells of ``impl`` that comparisons link (directly or through a shared
+    bench, e.g. tell with tell-supervised and tell-bounded), as groups whose
+    repetitions must alternate; each group in bench order."""
+    groups: list[list[str]] = []
+    for comparison in comparisons:
+        pair = [comparison.baseline, comparison.bench]
+        if not all(cells[bench, impl].applies for bench in pair):
+            continue
+        linked = [group for group in groups if set(group) & set(pair)]
+        merged = list(dict.fromkeys([*pair, *(b for group in linked for b in group)]))
+        groups = [group for group in groups if group not in linked] + [merged]
+    order = list(BENCHES)
+    return [[cells[b, impl] for b in sorted(group, key=order.index)] for group in groups]
 
 
 def _comparisons(
@@ -142,10 +161,11 @@ def _comparisons(
 ) -> str:
     lines = []
     for comparison in comparisons:
+        tolerance = comparison.tolerance
+        target = "no target" if tolerance is None else f"target: within {tolerance:.0%}"
         lines.append(
             f"{comparison.bench} / {comparison.baseline} on the same impl, "
-            f"{comparison.metric} (repetitions alternated; target: within "
-            f"{comparison.tolerance:.0%}):"
+            f"{comparison.metric} (repetitions alternated; {target}):"
         )
         for impl in impls:
             bench, baseline = cells[comparison.bench, impl], cells[comparison.baseline, impl]
@@ -156,7 +176,10 @@ def _comparisons(
             if not value or not base:
                 continue
             ratio = value / base
-            verdict = "ok" if abs(ratio - 1) <= comparison.tolerance else "OFF TARGET"
+            if tolerance is None:
+                lines.append(f"  {impl:<16} {ratio:.3f}x")
+                continue
+            verdict = "ok" if abs(ratio - 1) <= tolerance else "OFF TARGET"
             lines.append(f"  {impl:<16} {ratio:.3f}x  {verdict}")
     return "\n".join(lines)
 
@@ -240,11 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             jobs += [(cells[bench, impl], reps) for impl in running]
     comparisons = [c for c in COMPARISONS if c.bench in benches and c.baseline in benches]
-    for comparison in comparisons:
-        for impl in impls:
-            first, second = cells[comparison.baseline, impl], cells[comparison.bench, impl]
-            if first.applies and second.applies:
-                jobs = _interleaved(jobs, first, second)
+    for impl in impls:
+        for group in _comparison_groups(cells, comparisons, impl):
+            jobs = _interleaved(jobs, group)
 
     started = time.perf_counter()
     for index, (cell, reps) in enumerate(jobs, 1):

@@ -30,6 +30,11 @@ from hewitt import Actor, ActorRef, ActorSystem, SupervisorStrategy
 R = TypeVar("R")
 _ns = time.perf_counter_ns
 _GO: Final = object()
+_FIRED: Final = object()
+#: The timers bench: each timer's delay (the loop is then blocked this long, untimed).
+TIMER_DELAY: Final = 0.01
+#: The send-block bench: the BLOCK mailbox's capacity.
+SEND_BLOCK_CAPACITY: Final = 1000
 
 
 def _run(main: Coroutine[Any, Any, R]) -> R:
@@ -174,6 +179,35 @@ class Result(Actor[int]):
         self.result.set_result(message)
 
 
+class TimerStarter(Actor[Any]):
+    """On ``_GO``: starts ``n`` single timers (keys 0..n-1, each sending ``_FIRED``
+    after ``delay``), then blocks the loop for ``delay`` so that all of them are
+    due when it returns; counts the ``_FIRED`` messages it handles."""
+
+    def __init__(self, n: int, delay: float, done: asyncio.Future[tuple[float, float]]) -> None:
+        self.n = n
+        self.delay = delay
+        self.done = done
+        self.fired = 0
+        self.start_secs = 0.0  # starting the n timers
+        self.due_at = 0.0  # all n are due from here on
+
+    def receive(self, message: Any) -> None:
+        if message is _GO:
+            start = self.context.timers.start_single_timer
+            delay = self.delay
+            t0 = time.perf_counter()
+            for key in range(self.n):
+                start(key, _FIRED, delay)
+            self.start_secs = time.perf_counter() - t0
+            time.sleep(delay)  # untimed: every timer is due once this handler returns
+            self.due_at = time.perf_counter()
+            return
+        self.fired += 1
+        if self.fired == self.n:
+            self.done.set_result((self.start_secs, time.perf_counter() - self.due_at))
+
+
 async def _tell(n: int) -> Metrics:
     async with ActorSystem("bench") as system:
         done = asyncio.get_running_loop().create_future()
@@ -203,6 +237,58 @@ async def _tell_supervised(n: int) -> Metrics:
             tell(message)
         await done
         return {"msgs_per_s": n / (time.perf_counter() - t0)}
+
+
+async def _tell_bounded(n: int) -> Metrics:
+    # _tell into a bounded mailbox (DROP_NEWEST) big enough that nothing is dropped.
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        mailbox = hewitt.Mailbox.bounded(n, hewitt.Overflow.DROP_NEWEST)
+        counter = system.spawn(Counter, n, done, mailbox=mailbox)
+        tell = counter.tell
+        message = "inc"
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tell(message)
+        await done
+        elapsed = time.perf_counter() - t0
+        _check_bounded(system, counter, n, n)
+        return {"msgs_per_s": n / elapsed}
+
+
+async def _send_block(n: int) -> Metrics:
+    # One producer awaits send() into a BLOCK mailbox of SEND_BLOCK_CAPACITY: it runs
+    # without suspending while there is room and waits for room when it is full.
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        mailbox = hewitt.Mailbox.bounded(SEND_BLOCK_CAPACITY, hewitt.Overflow.BLOCK)
+        counter = system.spawn(Counter, n, done, mailbox=mailbox)
+        send = counter.send
+        message = "inc"
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await send(message)
+        await done
+        elapsed = time.perf_counter() - t0
+        _check_bounded(system, counter, n, SEND_BLOCK_CAPACITY)
+        return {"msgs_per_s": n / elapsed}
+
+
+def _check_bounded(system: ActorSystem, ref: ActorRef[Any], n: int, capacity: int) -> None:
+    stats = system.actor_statistics(ref)
+    if stats is None or stats.capacity != capacity or stats.dropped:
+        raise AssertionError(f"bounded mailbox (capacity {capacity}, n {n}): {stats}")
+    if stats.high_water_mark > capacity:
+        raise AssertionError(f"mailbox above its capacity {capacity}: {stats}")
+
+
+async def _timers(n: int) -> Metrics:
+    async with ActorSystem("bench") as system:
+        done: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+        actor = system.spawn(TimerStarter, n, TIMER_DELAY, done)
+        actor.tell(_GO)
+        start_secs, fire_secs = await done
+        return {"timers_per_s": n / start_secs, "fire_per_s": n / fire_secs}
 
 
 async def _restart(n: int) -> Metrics:
@@ -312,6 +398,18 @@ def bench_tell(n: int) -> Metrics:
 
 def bench_tell_supervised(n: int) -> Metrics:
     return _run(_tell_supervised(n))
+
+
+def bench_tell_bounded(n: int) -> Metrics:
+    return _run(_tell_bounded(n))
+
+
+def bench_send_block(n: int) -> Metrics:
+    return _run(_send_block(n))
+
+
+def bench_timers(n: int) -> Metrics:
+    return _run(_timers(n))
 
 
 def bench_restart(n: int) -> Metrics:

@@ -114,16 +114,21 @@ def test_send_blocking_from_a_thread() -> None:
     with ActorSystem.start_in_thread("blocking") as system:
         gate = threading.Event()
 
+        all_handled = threading.Event()
+
         class Slow(Actor[Any]):
             blocking = True  # waits on a threading.Event in the pool
+
+            def __init__(self) -> None:
+                self.n = 0
 
             def receive(self, message: Any) -> None:
                 if message == "hold":
                     gate.wait(5)
-                elif message == "count":
-                    self.context.reply(self.n)
                 else:
-                    self.n = getattr(self, "n", 0) + 1
+                    self.n += 1
+                    if self.n == 20:
+                        all_handled.set()
 
         ref = system.spawn(Slow, mailbox=Mailbox.bounded(5, Overflow.BLOCK))
         ref.send_blocking("hold")
@@ -140,7 +145,8 @@ def test_send_blocking_from_a_thread() -> None:
         gate.set()
         producer.join(5)
         assert done.is_set()
-        assert ref.ask_blocking("count", timeout=5) == 20
+        # (An ask now could find the mailbox still full: BLOCK refuses a tell.)
+        assert all_handled.wait(5)
 
 
 async def test_send_blocking_on_the_loop_thread_is_refused(actor_system: ActorSystem) -> None:
@@ -201,3 +207,64 @@ def test_mailbox_settings_are_validated() -> None:
         Mailbox(capacity=3, overflow="drop")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="default_mailbox"):
         SystemConfig(default_mailbox="big")  # type: ignore[arg-type]
+
+
+async def test_runtime_messages_bypass_a_full_bounded_mailbox(actor_system: ActorSystem) -> None:
+    """Terminated (and timer ticks, ReceiveTimeout, Exit) are never refused by a
+    full FAIL/BLOCK mailbox, and a watched actor's stop is never disturbed."""
+    from hewitt import Terminated
+
+    target = actor_system.spawn(Gated, asyncio.Event(), TestProbe(actor_system).ref)
+    ref, gate, probe, _ = await held(actor_system, Mailbox.bounded(1, Overflow.FAIL))
+    ref.tell("filler")  # the mailbox is full now
+    probe.watch(target)
+
+    class Watcher(Actor[Any]):
+        def __init__(self, log: ActorRef[Any]) -> None:
+            self.log = log
+
+        def receive(self, message: Any) -> None:
+            if message == "watch":
+                self.context.watch(target)
+            self.log.tell(message)
+
+    watcher = actor_system.spawn(
+        Watcher, probe.ref, mailbox=Mailbox.bounded(1, Overflow.FAIL), name="watcher"
+    )
+    watcher.tell("watch")
+    assert await probe.expect_message("watch")
+    target.stop()  # its Terminated must reach the watcher and the probe
+    await target.wait_terminated(timeout=1)
+    assert isinstance(await probe.expect_message(Terminated), Terminated)
+    assert isinstance(await probe.expect_message(Terminated), Terminated)
+    gate.set()
+
+
+async def test_timer_tick_into_a_full_mailbox_is_not_lost() -> None:
+    from hewitt.testing import VirtualClock
+
+    clock = VirtualClock()
+
+    class Ticked(Actor[Any]):
+        def __init__(self, log: ActorRef[Any], gate: asyncio.Event) -> None:
+            self.log = log
+            self.gate = gate
+            self.context.timers.start_single_timer("t", "tick", 1.0)
+
+        async def receive(self, message: Any) -> None:
+            if message == "hold":
+                self.log.tell("holding")
+                await self.gate.wait()
+            else:
+                self.log.tell(message)
+
+    async with ActorSystem("t", config=SystemConfig(clock=clock)) as system:
+        probe = TestProbe(system)
+        gate = asyncio.Event()
+        ref = system.spawn(Ticked, probe.ref, gate, mailbox=Mailbox.bounded(1, Overflow.BLOCK))
+        ref.tell("hold")
+        await probe.expect_message("holding")
+        ref.tell("queued")  # full now
+        clock.advance(1.0)  # the tick must not raise or vanish
+        gate.set()
+        assert await probe.receive_messages(2) == ["queued", "tick"]

@@ -25,8 +25,9 @@ from ._errors import (
     StashOverflow,
 )
 from ._mailbox import Admission, Mailbox, PriorityMailbox
+from ._marks import ENVELOPE, NOTHING
 from ._messages import POISON_PILL, Exit, Terminated
-from ._ref import ENVELOPE, NOTHING, ActorRef
+from ._ref import ActorRef
 from ._states import DEAD, NEW, RUNNING, STOPPING, SUSPENDED
 from ._supervision import RestartLog, RestartType
 from ._timers import ReceiveTimeoutState, Timers
@@ -223,6 +224,17 @@ class Cell(Context[M], Generic[M]):
             self.second(item)
         if not self.scheduled:
             self.wake()
+
+    def enqueue_system(self, item: Item) -> None:
+        """Queue a message the runtime sends (timer tick, ReceiveTimeout,
+        Terminated, Exit): a bounded mailbox never refuses or drops it."""
+        mailbox = self.mailbox
+        if mailbox is not None and type(mailbox) is not deque:
+            mailbox.force(item)  # type: ignore[union-attr]
+            if not self.scheduled:
+                self.wake()
+            return
+        self.enqueue(item)
 
     def second(self, item: Item) -> None:
         """A second item while ``pending`` holds one: move both into a deque."""
@@ -603,8 +615,7 @@ class Cell(Context[M], Generic[M]):
             for watcher in watchers:
                 if watcher.watching is not None:
                     watcher.watching.discard(self)
-                watcher_ref: ActorRef[Any] = watcher.ref
-                watcher_ref.tell(Terminated(ref, self.stop_reason))
+                watcher.enqueue_system(Terminated(ref, self.stop_reason))
         _supervise.propagate_exit(self, self.stop_reason)
         parent = self._parent
         if parent is not None:
@@ -754,8 +765,7 @@ class Cell(Context[M], Generic[M]):
     def _watch(self, ref: ActorRef[Any]) -> None:
         target = ref._cell
         if target is None or target.state == DEAD:
-            own: ActorRef[Any] = self.ref
-            own.tell(Terminated(ref, target.stop_reason if target is not None else None))
+            self.enqueue_system(Terminated(ref, target.stop_reason if target is not None else None))
             return
         if target.watchers is None:
             target.watchers = set()
@@ -796,8 +806,7 @@ class Cell(Context[M], Generic[M]):
             reason = other.stop_reason if other is not None else None
             noproc = reason if reason is not None else LookupError(f"{ref.path} is not alive")
             if self.actor is not None and type(self.actor).trap_exits:
-                own: ActorRef[Any] = self.ref
-                own.tell(Exit(ref, noproc))
+                self.enqueue_system(Exit(ref, noproc))
             else:
                 _supervise.handle_failure(
                     self, _supervise.LinkedActorFailed(ref.path, noproc), None

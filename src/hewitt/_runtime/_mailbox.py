@@ -19,7 +19,7 @@ from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from ._errors import HewittError
-from ._ref import ENVELOPE
+from ._marks import ENVELOPE
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -201,6 +201,11 @@ class BoundedMailbox(deque[Any], Admission):
             self._wake_sender()
         return item
 
+    def force(self, item: Any) -> None:
+        """Queue a message the runtime itself sends (timer tick, Terminated...):
+        never refused, never dropped, whatever the capacity."""
+        deque.append(self, item)
+
 
 class PriorityMailbox(Admission):
     """A heap of (priority, arrival, item); items put back at the front
@@ -276,6 +281,10 @@ class PriorityMailbox(Admission):
         if self.waiters:
             self._wake_sender()
         return item
+
+    def force(self, item: Any) -> None:
+        """Queue a runtime message whatever the capacity (see BoundedMailbox.force)."""
+        self._push(item)
 
     def appendleft(self, item: Any) -> None:
         self._front.appendleft(item)

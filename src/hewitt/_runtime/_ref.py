@@ -10,11 +10,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
 from ._errors import AskTimeout, DeliveryError, WrongThread
+from ._mailbox import Admission, MailboxFull, Overflow
+from ._marks import ENVELOPE, NOTHING
 from ._messages import PoisonPill
 from ._states import RUNNING
 
@@ -23,15 +25,6 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
 
 M_contra = TypeVar("M_contra", contravariant=True)
-
-#: Marks a mailbox item that carries a sender: (message, sender, ENVELOPE).
-#: A message told without a sender is queued as itself, so the common tell
-#: allocates nothing; the mark keeps a user's own tuples from being mistaken
-#: for an envelope.
-ENVELOPE: Final = object()
-
-#: ``Cell.pending`` when no message waits there.
-NOTHING: Final = object()
 
 
 class ActorAddress(msgspec.Struct, frozen=True):
@@ -110,8 +103,6 @@ class ActorRef(Generic[M_contra]):
         there is room; raise ``MailboxFull`` if none comes within ``timeout``
         seconds (None: wait as long as it takes). For every other mailbox it
         is ``tell``. Usable from any event loop."""
-        from ._mailbox import Admission, MailboxFull, Overflow
-
         cell = self._cell
         if cell is None:
             self.tell(message, sender)

@@ -11,8 +11,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ActorInitializationError, HewittError
+from ._marks import ENVELOPE
 from ._messages import ActorRestarted, Exit
-from ._ref import ENVELOPE, _Promise
+from ._ref import _Promise
 from ._states import NEW, RUNNING, STOPPING, SUSPENDED
 from ._supervision import (
     DEFAULT_STRATEGY,
@@ -292,7 +293,7 @@ def propagate_exit(cell: Cell[Any], reason: BaseException | None) -> None:
         if other.state >= STOPPING or other.stop_requested:
             continue
         if other.actor is not None and type(other.actor).trap_exits:
-            other.ref.tell(Exit(cell.ref, reason))
+            other.enqueue_system(Exit(cell.ref, reason))
         elif reason is not None:
             handle_failure(other, LinkedActorFailed(cell.ref.path, reason), None)
 

@@ -7,8 +7,8 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from ._clock import Cancellable
+from ._marks import ENVELOPE, NOTHING
 from ._messages import ReceiveTimeout
-from ._ref import ENVELOPE, NOTHING
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -110,7 +110,7 @@ class Timers:
                 timer.due = now + timer.interval
                 delay = timer.interval
             timer.handle = clock.call_later(delay, self._fire, key, timer)
-        cell.enqueue(item)
+        cell.enqueue_system(item)
 
     def _withdraw(self, timer: _Timer) -> None:
         if timer.handle is not None:
@@ -159,7 +159,7 @@ class ReceiveTimeoutState:
         idle_for = clock.now() - self.last_activity
         if idle_for >= self.seconds - 1e-9 and not cell.has_messages and not cell.scheduled:
             self.last_activity = clock.now()
-            cell.enqueue(ReceiveTimeout())
+            cell.enqueue_system(ReceiveTimeout())
             self._handle = clock.call_later(self.seconds, self._check)
         else:
             remaining = max(self.seconds - idle_for, 1e-3)

@@ -13,7 +13,7 @@ from hewitt import Actor, ActorRef, PoisonPill, SupervisorStrategy, Terminated
 # The kernel details sender-side routing needs (see RouterRef and the
 # ``ref_class`` hook in docs/architecture.md): whether the router's cell is
 # running, and the envelope of a message with a sender.
-from .._runtime._ref import ENVELOPE, NOTHING
+from .._runtime._marks import ENVELOPE, NOTHING
 from .._runtime._states import RUNNING
 from ._messages import (
     AddRoutee,
