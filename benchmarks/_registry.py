@@ -62,8 +62,10 @@ SUPERVISION: Final = "supervision"
 BOUNDED_MAILBOXES: Final = "bounded-mailboxes"
 #: Per-actor timers (floors: none).
 TIMERS: Final = "timers"
+#: Routers (floors: none).
+ROUTING: Final = "routing"
 
-_HEWITT_FEATURES: Final = frozenset({SUPERVISION, BOUNDED_MAILBOXES, TIMERS})
+_HEWITT_FEATURES: Final = frozenset({SUPERVISION, BOUNDED_MAILBOXES, TIMERS, ROUTING})
 
 IMPLS: Final[dict[str, ImplSpec]] = {
     "hewitt": ImplSpec(
@@ -95,6 +97,9 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     ),
     "tell-bounded": BenchSpec(
         "bench_tell_bounded", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=BOUNDED_MAILBOXES
+    ),
+    "tell-router": BenchSpec(
+        "bench_tell_router", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=ROUTING
     ),
     "send-block": BenchSpec(
         "bench_send_block", 3_000_000, 500_000, 5, 3, ("msgs_per_s",), requires=BOUNDED_MAILBOXES
@@ -135,10 +140,12 @@ BENCHES: Final[dict[str, BenchSpec]] = {
 LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs", "restart_us"})
 
 #: Printed under the table: supervision must cost nothing while nothing fails (5%);
-#: what a bounded mailbox costs a tell (no target: its admission check is Python code).
+#: what a bounded mailbox costs a tell (no target: its admission check is Python code);
+#: a tell through a round-robin router must keep >= 70% of a direct tell (|r - 1| <= 0.3).
 COMPARISONS: Final = (
     Comparison("tell-supervised", "tell", "msgs_per_s", tolerance=0.05),
     Comparison("tell-bounded", "tell", "msgs_per_s", tolerance=None),
+    Comparison("tell-router", "tell", "msgs_per_s", tolerance=0.30),
 )
 
 

@@ -256,6 +256,23 @@ async def _tell_bounded(n: int) -> Metrics:
         return {"msgs_per_s": n / elapsed}
 
 
+async def _tell_router(n: int) -> Metrics:
+    # _tell through a round-robin pool of one counting routee (sender-side routing).
+    from hewitt.routing import GetRoutees, Pool, RoundRobin
+
+    async with ActorSystem("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        router = system.spawn(Pool, RoundRobin(), Counter, n, done, size=1)
+        await router.ask(GetRoutees())  # the pool has started its routee
+        tell = router.tell
+        message = "inc"
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tell(message)
+        await done
+        return {"msgs_per_s": n / (time.perf_counter() - t0)}
+
+
 async def _send_block(n: int) -> Metrics:
     # One producer awaits send() into a BLOCK mailbox of SEND_BLOCK_CAPACITY: it runs
     # without suspending while there is room and waits for room when it is full.
@@ -402,6 +419,10 @@ def bench_tell_supervised(n: int) -> Metrics:
 
 def bench_tell_bounded(n: int) -> Metrics:
     return _run(_tell_bounded(n))
+
+
+def bench_tell_router(n: int) -> Metrics:
+    return _run(_tell_router(n))
 
 
 def bench_send_block(n: int) -> Metrics:
