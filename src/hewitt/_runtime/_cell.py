@@ -24,6 +24,18 @@ from ._errors import (
     InvalidActorName,
     StashOverflow,
 )
+from ._handlers import (
+    CLASS_INFO,
+    EMPTY_ARGS,
+    EMPTY_KWARGS,
+    Handler,
+    Item,
+    as_handler,
+    call_handler,
+    class_info,
+    describe,
+    split,
+)
 from ._mailbox import Admission, Mailbox, PriorityMailbox
 from ._marks import ENVELOPE, NOTHING
 from ._messages import POISON_PILL, Exit, Terminated
@@ -42,76 +54,7 @@ T = TypeVar("T")
 
 logger = logging.getLogger("hewitt")
 
-
-# A mailbox item is the message itself when it was told without a sender (the
-# common case, allocation-free), else a (message, sender, ENVELOPE) tuple.
-#
-# Queued items live in ``pending`` while there is at most one (most actors in a
-# fan-out or a tree of workers never hold more), and in a deque from the second
-# on. A deque costs 760 bytes and a malloc, so it is created only then, and
-# dropped when the actor goes idle: idle actors stay small.
-Envelope = tuple[Any, ActorRef[Any] | None]
-Item = Any
-
-
-# A cell calls its current handler as handler(actor, message): for the class's
-# own receive that is the plain function, so no bound method is allocated (and
-# tracked by the garbage collector) per actor.
-Handler = Callable[[Any, Any], HandlerResult]
-
-
-class _ClassInfo:
-    __slots__ = ("blocking", "needs_start", "receive", "ref_class")
-
-    def __init__(self, cls: type[Actor[Any]]) -> None:
-        self.receive: Handler = cls.receive
-        self.needs_start = cls.pre_start is not Actor.pre_start
-        self.blocking = bool(cls.blocking)
-        self.ref_class: type[ActorRef[Any]] = cls.ref_class or ActorRef
-
-
-_CLASS_INFO: dict[Any, _ClassInfo] = {}  # keyed by factory: a class or Class[T]
-
-
-def _class_info(cls: type[Actor[Any]]) -> _ClassInfo:
-    info = _CLASS_INFO.get(cls)
-    if info is None:
-        info = _CLASS_INFO[cls] = _ClassInfo(cls)
-    return info
-
-
-def _as_handler(behavior: Behavior[Any], actor: Actor[Any] | None) -> Handler:
-    """A behaviour given to become(), in the handler(actor, message) convention."""
-    if getattr(behavior, "__self__", None) is actor and actor is not None:
-        func = getattr(behavior, "__func__", None)
-        if func is not None:
-            return func  # type: ignore[no-any-return]
-
-    def call(_actor: Any, message: Any) -> HandlerResult:
-        return behavior(message)
-
-    return call
-
-
-def _call(handler: Handler, actor: Any, message: Any) -> None:
-    handler(actor, message)
-
-
-def split(item: Item) -> Envelope:
-    """(message, sender) of a mailbox item."""
-    if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
-        return item[0], item[1]
-    return item, None
-
-
 _VALID_NAME = re.compile(r"[A-Za-z0-9_\-.:@+=~,!*'()]+")
-_EMPTY_ARGS: tuple[Any, ...] = ()
-_EMPTY_KWARGS: dict[str, Any] = {}
-
-
-def describe(message: Any) -> str:
-    """The type name of a message, for errors and logs (never its payload)."""
-    return type(message).__qualname__
 
 
 class Cell(Context[M], Generic[M]):
@@ -162,7 +105,7 @@ class Cell(Context[M], Generic[M]):
         self.system = system
         self._parent = parent
         self.name = name
-        info = _CLASS_INFO.get(factory)
+        info = CLASS_INFO.get(factory)
         if info is None:
             # A class (or a subscripted one, like Pool[Job]) gets its info now,
             # so that its ref class applies from the first spawn.
@@ -170,12 +113,12 @@ class Cell(Context[M], Generic[M]):
                 factory if isinstance(factory, type) else getattr(factory, "__origin__", None)
             )
             if isinstance(origin, type) and issubclass(origin, Actor):
-                info = _CLASS_INFO[factory] = _class_info(origin)
+                info = CLASS_INFO[factory] = class_info(origin)
         ref_class = info.ref_class if info is not None else ActorRef
         self.ref: ActorRef[M] = ref_class(self, path, system._next_uid())
         self.factory = factory
-        self.args = args or _EMPTY_ARGS
-        self.kwargs = kwargs or _EMPTY_KWARGS
+        self.args = args or EMPTY_ARGS
+        self.kwargs = kwargs or EMPTY_KWARGS
         self.actor: Actor[M] | None = None
         self.receive: Handler | None = None
         self.mailbox: deque[Item] | PriorityMailbox | None = None
@@ -428,7 +371,7 @@ class Cell(Context[M], Generic[M]):
     def build(self) -> None:
         """Build the actor instance from its factory (at spawn and at restart)."""
         factory: Any = self.factory
-        info = _CLASS_INFO.get(factory)
+        info = CLASS_INFO.get(factory)
         if info is not None and not isinstance(factory, type):
             info = None  # a subscripted class (Pool[Job]): build it by calling it
         try:
@@ -451,7 +394,7 @@ class Cell(Context[M], Generic[M]):
                     f"{self.ref.path}: factory returned {type(actor).__qualname__!r}, "
                     "not an hewitt.Actor"
                 )
-            info = _class_info(type(actor))
+            info = class_info(type(actor))
         self.actor = actor
         self.receive = info.receive if not info.blocking else self._in_pool(info.receive)
         self.behaviors = None
@@ -460,20 +403,22 @@ class Cell(Context[M], Generic[M]):
         system = self.system
 
         def run_in_pool(actor: Any, message: Any) -> HandlerResult:
-            return system._loop.run_in_executor(system._executor(), _call, handler, actor, message)
+            return system._loop.run_in_executor(
+                system._executor(), call_handler, handler, actor, message
+            )
 
         return run_in_pool
 
     def _wrap(self, behavior: Behavior[M]) -> Handler:
-        handler = _as_handler(behavior, self.actor)
+        handler = as_handler(behavior, self.actor)
         actor = self.actor
-        if actor is not None and _class_info(type(actor)).blocking:
+        if actor is not None and class_info(type(actor)).blocking:
             return self._in_pool(handler)
         return handler
 
     def needs_start(self) -> bool:
         actor = self.actor
-        return actor is not None and _class_info(type(actor)).needs_start
+        return actor is not None and class_info(type(actor)).needs_start
 
     def _start(self) -> bool:
         """Run pre_start; True when the cell may handle messages now."""
@@ -688,7 +633,7 @@ class Cell(Context[M], Generic[M]):
         cell.build()
         children[name] = cell
         system._live += 1
-        if _CLASS_INFO[type(cell.actor)].needs_start:
+        if CLASS_INFO[type(cell.actor)].needs_start:
             cell.scheduled = True
             system._dispatcher.schedule(cell)
         else:
@@ -863,7 +808,7 @@ class Cell(Context[M], Generic[M]):
         if behaviors:
             self.receive = behaviors.pop()
         elif self.actor is not None:
-            info = _class_info(type(self.actor))
+            info = class_info(type(self.actor))
             self.receive = info.receive if not info.blocking else self._in_pool(info.receive)
 
     def stash(self) -> None:
@@ -917,43 +862,3 @@ class Cell(Context[M], Generic[M]):
 
     def __repr__(self) -> str:
         return f"<Context of {self.ref.path}>"
-
-
-class Tombstone(Cell[Any]):
-    """Stands in for an actor that does not exist (an unknown or stale address).
-
-    Its ref accepts messages like any other and sends them to dead letters
-    with the reason "no such actor"; an ask to it fails at once.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, system: ActorSystem, path: str, uid: int) -> None:
-        # No super().__init__: a tombstone gets no uid of its own and no actor.
-        self.system = system
-        self._parent = None
-        self.name = path.rpartition("/")[2]
-        self.ref = ActorRef(self, path, uid)
-        self.factory = Actor
-        self.args = _EMPTY_ARGS
-        self.kwargs = _EMPTY_KWARGS
-        self.actor = None
-        self.receive = None
-        self.mailbox = None
-        self.pending = NOTHING
-        self.scheduled = False
-        self.state = DEAD
-        self.stop_requested = True
-        self.envelope = None
-        self.suspended = None
-        self._children = None
-        self.behaviors = None
-        self._stash = None
-        self.watchers = None
-        self.watching = None
-
-    def wake(self) -> None:
-        self._drain_to_dead_letters("no such actor")
-
-    def request_stop(self) -> None:
-        pass

@@ -26,7 +26,8 @@ from ._supervision import (
 )
 
 if TYPE_CHECKING:
-    from ._cell import Cell, Item
+    from ._cell import Cell
+    from ._handlers import Item
 
 logger = logging.getLogger("hewitt")
 

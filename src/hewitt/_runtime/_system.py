@@ -19,17 +19,19 @@ from typing import Any, TypeVar
 
 from ._actor import Actor
 from ._asks import AskTimeouts
-from ._cell import Cell, Tombstone, describe, split
+from ._cell import Cell
 from ._clock import Clock, LoopClock
 from ._config import SystemConfig
 from ._dispatcher import Dispatcher
 from ._errors import ActorSystemNotRunning, DeliveryError, WrongThread
 from ._events import EventStream
+from ._handlers import describe, split
 from ._mailbox import Admission, Mailbox, MailboxFull, Overflow
 from ._messages import ActorFailed, ActorStopped, DeadLetter, Failure
 from ._ref import ActorAddress, ActorRef, _Promise
 from ._states import DEAD, RUNNING
 from ._supervision import RestartType
+from ._tombstone import Tombstone
 
 logger = logging.getLogger("hewitt")
 
