@@ -144,6 +144,9 @@ class ActorSystem:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self.event_stream = EventStream(self)
+        #: Components attached to this system (persistence, ...), by key: no
+        #: global registries, everything belongs to a system.
+        self.extensions: dict[Any, Any] = {}
         self.unclean_stops: list[str] = []
         self._rng = random.Random(self.config.seed)
         #: why the system stopped itself (guardian policy "stop_system"), if it did

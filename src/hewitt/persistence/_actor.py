@@ -1,0 +1,263 @@
+"""PersistentActor: an event-sourced actor (commands -> events -> state)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar, Final, Generic, TypeVar
+
+import msgspec
+
+from .._runtime._actor import Actor
+from ._extension import Persistence
+from ._journal import IdempotencyRecord, now
+from ._records import RecoveryError, StoredEvent, StoredSnapshot, UnknownEventType
+
+C = TypeVar("C")
+E = TypeVar("E")
+S = TypeVar("S")
+
+logger = logging.getLogger("hewitt.persistence")
+
+_NO_REPLY: Final = object()
+
+
+class Effect(Generic[E]):
+    """What a command handler decides: events to persist, a reply, a snapshot.
+
+    ``Effect.persist(e1, e2).then_reply(lambda state: Ok(state.balance))``,
+    ``Effect.reply(Refused("insufficient funds"))``, ``Effect.none()``.
+    """
+
+    __slots__ = ("_reply", "events", "snapshot")
+
+    def __init__(self, events: tuple[E, ...] = ()) -> None:
+        self.events = events
+        self._reply: Any = _NO_REPLY
+        self.snapshot = False
+
+    @staticmethod
+    def persist(*events: E) -> Effect[E]:
+        """Persist ``events``; the state and the reply come after they are durable."""
+        return Effect(events)
+
+    @staticmethod
+    def reply(message: Any) -> Effect[Any]:
+        """Persist nothing; reply ``message``."""
+        effect: Effect[Any] = Effect()
+        effect._reply = message
+        return effect
+
+    @staticmethod
+    def none() -> Effect[Any]:
+        """Persist nothing, reply nothing."""
+        return Effect()
+
+    def then_reply(self, reply: Callable[[Any], Any] | Any) -> Effect[E]:
+        """Reply once the events are durable: ``reply(new_state)`` if callable."""
+        self._reply = reply
+        return self
+
+    def and_snapshot(self) -> Effect[E]:
+        """Take a snapshot after this command (on demand)."""
+        self.snapshot = True
+        return self
+
+    def reply_for(self, state: Any) -> Any:
+        reply = self._reply
+        return reply(state) if callable(reply) else reply
+
+
+class PersistentActor(Actor[C], Generic[C, E, S]):
+    """An event-sourced actor identified by a stable ``persistence_id``.
+
+    Subclass it; set ``self.persistence_id`` in ``__init__``; implement
+    ``empty_state``, ``on_command`` (validate against the current state,
+    return an :class:`Effect`) and ``on_event`` (state, event -> new state;
+    pure, it runs again at every recovery).
+
+    For each command: the events are appended to the journal and durable,
+    then applied to the state, then the reply is sent — never before.
+    Commands that arrive meanwhile wait in the mailbox, in order. Recovery
+    (the latest readable snapshot, then the events after it) runs before the
+    first command, at start and at every restart; a failure there is a
+    RecoveryError naming the persistence id and sequence number.
+
+    Class attributes: ``snapshot_every`` (events) and ``snapshot_interval``
+    (seconds) take a snapshot when either is reached (None: never);
+    ``keep_snapshots`` old snapshots are kept; ``delete_events_on_snapshot``
+    deletes the events a snapshot covers. Event and state types must be
+    registered with the system's Persistence codec.
+    """
+
+    snapshot_every: ClassVar[int | None] = None
+    snapshot_interval: ClassVar[float | None] = None
+    keep_snapshots: ClassVar[int] = 2
+    delete_events_on_snapshot: ClassVar[bool] = False
+
+    persistence_id: str
+    state: S
+    sequence_nr: int = 0
+    _last_snapshot_nr: int = 0
+    _last_snapshot_at: float = 0.0
+
+    @abstractmethod
+    def empty_state(self) -> S:
+        """The state before the first event."""
+
+    @abstractmethod
+    def on_command(self, state: S, command: C) -> Effect[E]:
+        """Decide what ``command`` does: events to persist and/or a reply."""
+
+    @abstractmethod
+    def on_event(self, state: S, event: E) -> S:
+        """The state after ``event`` (no side effects: it runs at recovery too)."""
+
+    def tags(self, event: E) -> tuple[str, ...]:
+        """Tags of ``event``, for projections reading by tag (default: none)."""
+        return ()
+
+    def idempotency_key(self, command: C) -> str | None:
+        """The command's idempotency key (default: its ``idempotency_key``
+        attribute, if any). A key seen within the window returns the original
+        outcome and writes nothing."""
+        key = getattr(command, "idempotency_key", None)
+        return key if isinstance(key, str) else None
+
+    async def pre_start(self) -> None:
+        """Recover: the latest readable snapshot, then the events after it."""
+        await self._recover()
+
+    async def _recover(self) -> None:
+        persistence = Persistence.of(self.context.system)
+        pid = self.persistence_id
+        codec = persistence.codec
+        state = self.empty_state()
+        sequence_nr = 0
+        if persistence.snapshots is not None:
+            for snapshot in await persistence.snapshots.load_all(pid):
+                try:
+                    state = codec.decode(snapshot.type_name, snapshot.version, snapshot.payload)
+                except (UnknownEventType, msgspec.MsgspecError) as exc:
+                    logger.warning(
+                        "recovery of %r: snapshot at sequence number %d is unreadable (%s); "
+                        "falling back to an older one",
+                        pid,
+                        snapshot.sequence_nr,
+                        exc,
+                    )
+                    continue
+                sequence_nr = snapshot.sequence_nr
+                break
+        snapshot_nr = sequence_nr
+        async for stored in persistence.journal.read_events(pid, sequence_nr + 1):
+            expected = sequence_nr + 1
+            if stored.sequence_nr != expected:
+                raise RecoveryError(
+                    pid,
+                    expected,
+                    f"event {expected} is missing (the journal has {stored.sequence_nr} next; "
+                    "deleted events and no readable snapshot covering them?)",
+                )
+            try:
+                event = codec.decode(stored.type_name, stored.version, stored.payload)
+            except UnknownEventType as exc:
+                raise RecoveryError(pid, stored.sequence_nr, str(exc)) from exc
+            except msgspec.MsgspecError as exc:
+                raise RecoveryError(
+                    pid, stored.sequence_nr, f"undecodable {stored.type_name!r} payload: {exc}"
+                ) from exc
+            state = self.on_event(state, event)
+            sequence_nr = stored.sequence_nr
+        highest = await persistence.journal.highest_sequence_nr(pid)
+        if highest > sequence_nr:
+            raise RecoveryError(
+                pid,
+                sequence_nr + 1,
+                f"the journal's highest sequence number is {highest} but events after "
+                f"{sequence_nr} are gone and no readable snapshot covers them",
+            )
+        self.state = state
+        self.sequence_nr = sequence_nr
+        self._last_snapshot_nr = snapshot_nr
+        self._last_snapshot_at = time.monotonic()
+        self._persistence = persistence
+
+    async def receive(self, command: C) -> None:
+        """Handle one command (see the class docstring); async: the journal write
+        is awaited, and commands that arrive meanwhile wait in order."""
+        persistence = self._persistence
+        codec = persistence.codec
+        pid = self.persistence_id
+        sender = self.context.sender
+        key = self.idempotency_key(command)
+        if key is not None:
+            record = await persistence.journal.find_idempotency(
+                pid, key, now() - persistence.idempotency_window
+            )
+            if record is not None:
+                if sender is not None:
+                    sender.tell(codec.decode_plain(record.outcome), self.context.self)
+                return
+        effect = self.on_command(self.state, command)
+        state = self.state
+        sequence_nr = self.sequence_nr
+        stored: list[StoredEvent] = []
+        timestamp = now()
+        for event in effect.events:
+            sequence_nr += 1
+            name, version, payload = codec.encode(event)
+            stored.append(
+                StoredEvent(
+                    pid, sequence_nr, name, version, payload, tuple(self.tags(event)), timestamp
+                )
+            )
+            state = self.on_event(state, event)
+        reply = effect.reply_for(state)
+        idempotency = None
+        if key is not None:
+            outcome = codec.encode_plain(None if reply is _NO_REPLY else reply)
+            idempotency = IdempotencyRecord(pid, key, outcome, timestamp)
+        if stored or idempotency is not None:
+            await persistence.journal.append(pid, self.sequence_nr, stored, idempotency)
+        self.state = state
+        self.sequence_nr = sequence_nr
+        if reply is not _NO_REPLY and sender is not None:
+            sender.tell(reply, self.context.self)
+        await self._maybe_snapshot(effect.snapshot)
+
+    async def _maybe_snapshot(self, requested: bool) -> None:
+        persistence = self._persistence
+        snapshots = persistence.snapshots
+        if snapshots is None or self.sequence_nr == self._last_snapshot_nr:
+            return
+        due = requested
+        every = type(self).snapshot_every
+        if every is not None and self.sequence_nr - self._last_snapshot_nr >= every:
+            due = True
+        interval = type(self).snapshot_interval
+        if interval is not None and time.monotonic() - self._last_snapshot_at >= interval:
+            due = True
+        if due:
+            await self.save_snapshot()
+
+    async def save_snapshot(self) -> None:
+        """Snapshot the current state now (also used by snapshot_every/interval)."""
+        persistence = self._persistence
+        snapshots = persistence.snapshots
+        if snapshots is None:
+            return
+        pid = self.persistence_id
+        name, version, payload = persistence.codec.encode(self.state)
+        await snapshots.save(StoredSnapshot(pid, self.sequence_nr, name, version, payload, now()))
+        self._last_snapshot_at = time.monotonic()
+        previous = self._last_snapshot_nr
+        self._last_snapshot_nr = self.sequence_nr
+        keep = max(1, type(self).keep_snapshots)
+        olders = await snapshots.load_all(pid)
+        if len(olders) > keep:
+            await snapshots.delete_up_to(pid, olders[keep].sequence_nr)
+        if type(self).delete_events_on_snapshot and previous < self.sequence_nr:
+            await persistence.journal.delete_events_up_to(pid, self.sequence_nr)

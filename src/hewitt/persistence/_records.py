@@ -1,0 +1,62 @@
+"""What journals and snapshot stores hold, and the errors they raise."""
+
+from __future__ import annotations
+
+import msgspec
+
+from .._runtime._errors import HewittError
+
+
+class StoredEvent(msgspec.Struct, frozen=True):
+    """One event as a journal stores it: encoded, typed, versioned, tagged."""
+
+    persistence_id: str
+    sequence_nr: int
+    type_name: str
+    version: int
+    payload: bytes
+    tags: tuple[str, ...] = ()
+    timestamp: float = 0.0
+
+
+class StoredSnapshot(msgspec.Struct, frozen=True):
+    """A snapshot of an actor's state after ``sequence_nr`` events."""
+
+    persistence_id: str
+    sequence_nr: int
+    type_name: str
+    version: int
+    payload: bytes
+    timestamp: float = 0.0
+
+
+class PersistenceError(HewittError):
+    """Base class of persistence errors."""
+
+
+class ConcurrencyConflict(PersistenceError):
+    """Another writer already appended this sequence number for this persistence id."""
+
+    def __init__(self, persistence_id: str, sequence_nr: int) -> None:
+        super().__init__(
+            f"journal: {persistence_id!r} already has event {sequence_nr}: another writer "
+            "appended it (two actors, or two nodes, writing the same persistence id)"
+        )
+        self.persistence_id = persistence_id
+        self.sequence_nr = sequence_nr
+
+
+class RecoveryError(PersistenceError):
+    """An actor's state could not be rebuilt; names the persistence id and sequence number."""
+
+    def __init__(self, persistence_id: str, sequence_nr: int, reason: str) -> None:
+        super().__init__(
+            f"recovery of {persistence_id!r} failed at sequence number {sequence_nr}: {reason}"
+        )
+        self.persistence_id = persistence_id
+        self.sequence_nr = sequence_nr
+        self.reason = reason
+
+
+class UnknownEventType(PersistenceError):
+    """A stored event or snapshot names a type (or version) that no code registers."""
