@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import msgspec
@@ -185,23 +185,42 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         self._last_snapshot_at = time.monotonic()
         self._persistence = persistence
 
-    async def receive(self, command: C) -> None:
-        """Handle one command (see the class docstring); async: the journal write
-        is awaited, and commands that arrive meanwhile wait in order."""
+    def receive(self, command: C) -> Awaitable[None] | None:
+        """Handle one command (see the class docstring).
+
+        A command that persists nothing and has no idempotency key (a query, a
+        refusal) is answered at once; otherwise this returns the coroutine that
+        awaits the journal, and commands that arrive meanwhile wait in order.
+        """
+        key = self.idempotency_key(command)
+        if key is not None:
+            return self._deduplicated(command, key)
+        effect = self.on_command(self.state, command)
+        if not effect.events and not effect.snapshot:
+            reply = effect.reply_for(self.state)
+            sender = self.context.sender
+            if reply is not _NO_REPLY and sender is not None:
+                sender.tell(reply, self.context.self)
+            return None
+        return self._persist(effect, None)
+
+    async def _deduplicated(self, command: C, key: str) -> None:
+        persistence = self._persistence
+        record = await persistence.journal.find_idempotency(
+            self.persistence_id, key, now() - persistence.idempotency_window
+        )
+        if record is not None:
+            sender = self.context.sender
+            if sender is not None:
+                sender.tell(persistence.codec.decode_plain(record.outcome), self.context.self)
+            return
+        await self._persist(self.on_command(self.state, command), key)
+
+    async def _persist(self, effect: Effect[E], key: str | None) -> None:
         persistence = self._persistence
         codec = persistence.codec
         pid = self.persistence_id
         sender = self.context.sender
-        key = self.idempotency_key(command)
-        if key is not None:
-            record = await persistence.journal.find_idempotency(
-                pid, key, now() - persistence.idempotency_window
-            )
-            if record is not None:
-                if sender is not None:
-                    sender.tell(codec.decode_plain(record.outcome), self.context.self)
-                return
-        effect = self.on_command(self.state, command)
         state = self.state
         sequence_nr = self.sequence_nr
         stored: list[StoredEvent] = []
