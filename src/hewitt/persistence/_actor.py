@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Final, Generic, TypeVar
@@ -18,13 +17,15 @@ from ._records import RecoveryError, StoredEvent, StoredSnapshot, UnknownEventTy
 C = TypeVar("C")
 E = TypeVar("E")
 S = TypeVar("S")
+E_co = TypeVar("E_co", covariant=True)
+X = TypeVar("X")
 
 logger = logging.getLogger("hewitt.persistence")
 
 _NO_REPLY: Final = object()
 
 
-class Effect(Generic[E]):
+class Effect(Generic[E_co]):
     """What a command handler decides: events to persist, a reply, a snapshot.
 
     ``Effect.persist(e1, e2).then_reply(lambda state: Ok(state.balance))``,
@@ -33,13 +34,13 @@ class Effect(Generic[E]):
 
     __slots__ = ("_reply", "events", "snapshot")
 
-    def __init__(self, events: tuple[E, ...] = ()) -> None:
+    def __init__(self, events: tuple[E_co, ...] = ()) -> None:
         self.events = events
         self._reply: Any = _NO_REPLY
         self.snapshot = False
 
     @staticmethod
-    def persist(*events: E) -> Effect[E]:
+    def persist(*events: X) -> Effect[X]:
         """Persist ``events``; the state and the reply come after they are durable."""
         return Effect(events)
 
@@ -55,12 +56,12 @@ class Effect(Generic[E]):
         """Persist nothing, reply nothing."""
         return Effect()
 
-    def then_reply(self, reply: Callable[[Any], Any] | Any) -> Effect[E]:
+    def then_reply(self, reply: Callable[[Any], Any] | Any) -> Effect[E_co]:
         """Reply once the events are durable: ``reply(new_state)`` if callable."""
         self._reply = reply
         return self
 
-    def and_snapshot(self) -> Effect[E]:
+    def and_snapshot(self) -> Effect[E_co]:
         """Take a snapshot after this command (on demand)."""
         self.snapshot = True
         return self
@@ -140,7 +141,7 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
             for snapshot in await persistence.snapshots.load_all(pid):
                 try:
                     state = codec.decode(snapshot.type_name, snapshot.version, snapshot.payload)
-                except (UnknownEventType, msgspec.MsgspecError) as exc:
+                except Exception as exc:  # unknown type, bad bytes, a failing upcaster
                     logger.warning(
                         "recovery of %r: snapshot at sequence number %d is unreadable (%s); "
                         "falling back to an older one",
@@ -152,7 +153,16 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
                 sequence_nr = snapshot.sequence_nr
                 break
         snapshot_nr = sequence_nr
-        async for stored in persistence.journal.read_events(pid, sequence_nr + 1):
+        events = persistence.journal.read_events(pid, sequence_nr + 1)
+        while True:
+            try:
+                stored = await anext(events)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:  # a row the journal itself cannot read
+                raise RecoveryError(
+                    pid, sequence_nr + 1, f"unreadable journal row: {exc!r}"
+                ) from exc
             expected = sequence_nr + 1
             if stored.sequence_nr != expected:
                 raise RecoveryError(
@@ -169,7 +179,18 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
                 raise RecoveryError(
                     pid, stored.sequence_nr, f"undecodable {stored.type_name!r} payload: {exc}"
                 ) from exc
-            state = self.on_event(state, event)
+            except Exception as exc:  # an upcaster that raised
+                raise RecoveryError(
+                    pid, stored.sequence_nr, f"upcasting {stored.type_name!r} failed: {exc!r}"
+                ) from exc
+            try:
+                state = self.on_event(state, event)
+            except Exception as exc:
+                raise RecoveryError(
+                    pid,
+                    stored.sequence_nr,
+                    f"on_event raised {type(exc).__name__} replaying {stored.type_name!r}: {exc}",
+                ) from exc
             sequence_nr = stored.sequence_nr
         highest = await persistence.journal.highest_sequence_nr(pid)
         if highest > sequence_nr:
@@ -182,7 +203,7 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         self.state = state
         self.sequence_nr = sequence_nr
         self._last_snapshot_nr = snapshot_nr
-        self._last_snapshot_at = time.monotonic()
+        self._last_snapshot_at = self.context.system.clock.now()
         self._persistence = persistence
 
     def receive(self, command: C) -> Awaitable[None] | None:
@@ -211,8 +232,9 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         )
         if record is not None:
             sender = self.context.sender
-            if sender is not None:
-                sender.tell(persistence.codec.decode_plain(record.outcome), self.context.self)
+            replied, original = persistence.codec.decode_outcome(record.outcome)
+            if replied and sender is not None:
+                sender.tell(original, self.context.self)
             return
         await self._persist(self.on_command(self.state, command), key)
 
@@ -237,7 +259,9 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         reply = effect.reply_for(state)
         idempotency = None
         if key is not None:
-            outcome = codec.encode_plain(None if reply is _NO_REPLY else reply)
+            outcome = codec.encode_outcome(
+                None if reply is _NO_REPLY else reply, reply is not _NO_REPLY
+            )
             idempotency = IdempotencyRecord(pid, key, outcome, timestamp)
         if stored or idempotency is not None:
             await persistence.journal.append(pid, self.sequence_nr, stored, idempotency)
@@ -257,10 +281,21 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         if every is not None and self.sequence_nr - self._last_snapshot_nr >= every:
             due = True
         interval = type(self).snapshot_interval
-        if interval is not None and time.monotonic() - self._last_snapshot_at >= interval:
+        clock = self.context.system.clock
+        if interval is not None and clock.now() - self._last_snapshot_at >= interval:
             due = True
         if due:
-            await self.save_snapshot()
+            # The events are durable and acknowledged: a failed snapshot must not
+            # fail the command (its retry would persist the events again).
+            try:
+                await self.save_snapshot()
+            except Exception as exc:
+                logger.error(
+                    "snapshot of %r at sequence number %d failed; recovery will replay more",
+                    self.persistence_id,
+                    self.sequence_nr,
+                    exc_info=exc,
+                )
 
     async def save_snapshot(self) -> None:
         """Snapshot the current state now (also used by snapshot_every/interval)."""
@@ -271,12 +306,14 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         pid = self.persistence_id
         name, version, payload = persistence.codec.encode(self.state)
         await snapshots.save(StoredSnapshot(pid, self.sequence_nr, name, version, payload, now()))
-        self._last_snapshot_at = time.monotonic()
-        previous = self._last_snapshot_nr
+        self._last_snapshot_at = self.context.system.clock.now()
         self._last_snapshot_nr = self.sequence_nr
         keep = max(1, type(self).keep_snapshots)
-        olders = await snapshots.load_all(pid)
-        if len(olders) > keep:
-            await snapshots.delete_up_to(pid, olders[keep].sequence_nr)
-        if type(self).delete_events_on_snapshot and previous < self.sequence_nr:
-            await persistence.journal.delete_events_up_to(pid, self.sequence_nr)
+        kept = await snapshots.load_all(pid)
+        if len(kept) > keep:
+            await snapshots.delete_up_to(pid, kept[keep].sequence_nr)
+            kept = kept[:keep]
+        if type(self).delete_events_on_snapshot and kept:
+            # Only the events that every kept snapshot covers: recovery can still
+            # fall back to the oldest kept snapshot if a newer one is damaged.
+            await persistence.journal.delete_events_up_to(pid, kept[-1].sequence_nr)

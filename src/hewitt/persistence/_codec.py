@@ -73,6 +73,21 @@ class Codec:
     def decode_plain(self, payload: bytes) -> Any:
         return self._decoder.decode(payload)
 
+    def encode_outcome(self, value: Any, replied: bool) -> bytes:
+        """The outcome of a command kept for its idempotency key: whether it
+        replied, and the reply with its registered type if it has one."""
+        known = self._by_type.get(type(value))
+        if known is not None:
+            return self._encoder.encode((replied, known[0], known[1], self._encoder.encode(value)))
+        return self._encoder.encode((replied, None, 0, self._encoder.encode(value)))
+
+    def decode_outcome(self, data: bytes) -> tuple[bool, Any]:
+        """(replied, reply) as encode_outcome stored them."""
+        replied, name, version, payload = self._decoder.decode(data)
+        if name is None:
+            return bool(replied), self._decoder.decode(payload)
+        return bool(replied), self.decode(name, version, payload)
+
     def decode(self, name: str, version: int, payload: bytes) -> Any:
         """The value stored as (name, version, payload), upcast to the current version.
 
