@@ -1,5 +1,5 @@
 # The two commands of the README's Quick start: `make demo` and `make test`.
-.PHONY: demo test lint typecheck unit bench venv
+.PHONY: demo test lint typecheck unit bench venv throughput
 
 venv:
 	@./scripts/bootstrap.sh
@@ -21,3 +21,8 @@ test: lint typecheck unit
 
 bench: venv
 	.venv/bin/python -m benchmarks $(ARGS)
+
+# Persisted events/s on SQLite or PostgreSQL (docs/persistence-backends.md):
+# make throughput ARGS="sqlite --actors 1 1000"
+throughput: venv
+	.venv/bin/python -m tests.integration.persistence.throughput $(ARGS)

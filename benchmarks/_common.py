@@ -16,6 +16,11 @@ Metrics = dict[str, float]
 #: The registry sets it per impl (``hewitt-asyncio`` sets it to "asyncio").
 LOOP_ENV: Final = "HEWITT_BENCH_LOOP"
 
+#: Environment variable with the DSN of a PostgreSQL server for the ``-pg`` persistence
+#: benches (each repetition writes into a schema of its own, dropped afterwards). Unset,
+#: the runner starts a private server for the run and sets it for the cells.
+POSTGRES_DSN_ENV: Final = "HEWITT_BENCH_POSTGRES_DSN"
+
 #: Every skynet actor has this many children.
 SKYNET_FANOUT: Final = 10
 

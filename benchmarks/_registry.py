@@ -64,8 +64,16 @@ BOUNDED_MAILBOXES: Final = "bounded-mailboxes"
 TIMERS: Final = "timers"
 #: Routers (floors: none).
 ROUTING: Final = "routing"
+#: Persistent (event-sourced) actors, a journal and snapshots (floors: none).
+PERSISTENCE: Final = "persistence"
+#: The PostgreSQL journal (floors: none). Its benches also need a server: the runner
+#: starts a private one unless HEWITT_BENCH_POSTGRES_DSN names one, and shows them as
+#: not run when it cannot (PostgreSQL not installed).
+POSTGRES: Final = "postgres"
 
-_HEWITT_FEATURES: Final = frozenset({SUPERVISION, BOUNDED_MAILBOXES, TIMERS, ROUTING})
+_HEWITT_FEATURES: Final = frozenset(
+    {SUPERVISION, BOUNDED_MAILBOXES, TIMERS, ROUTING, PERSISTENCE, POSTGRES}
+)
 
 IMPLS: Final[dict[str, ImplSpec]] = {
     "hewitt": ImplSpec(
@@ -134,6 +142,24 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     "skynet-1e6": BenchSpec(
         "bench_skynet", 1_000_000, 1_000_000, 5, 1, ("secs",), fresh_process_per_rep=True
     ),
+    "persist-1": BenchSpec(
+        "bench_persist_1", 5_000, 1_000, 5, 3, ("events_per_s",), requires=PERSISTENCE
+    ),
+    "persist-1000": BenchSpec(
+        "bench_persist_1000", 100_000, 10_000, 5, 3, ("events_per_s",), requires=PERSISTENCE
+    ),
+    "persist-1-pg": BenchSpec(
+        "bench_persist_1_pg", 5_000, 1_000, 5, 1, ("events_per_s",), requires=POSTGRES
+    ),
+    "persist-1000-pg": BenchSpec(
+        "bench_persist_1000_pg", 100_000, 10_000, 5, 1, ("events_per_s",), requires=POSTGRES
+    ),
+    "recovery-replay": BenchSpec(
+        "bench_recovery_replay", 1_000_000, 100_000, 5, 3, ("secs",), requires=PERSISTENCE
+    ),
+    "recovery-snapshots": BenchSpec(
+        "bench_recovery_snapshots", 1_000_000, 100_000, 5, 3, ("secs",), requires=PERSISTENCE
+    ),
 }
 
 #: Metrics where a lower value is better; their ratios are inverted (baseline / impl).
@@ -141,11 +167,43 @@ LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs",
 
 #: Printed under the table: supervision must cost nothing while nothing fails (5%);
 #: what a bounded mailbox costs a tell (no target: its admission check is Python code);
-#: a tell through a round-robin router must keep >= 70% of a direct tell (|r - 1| <= 0.3).
+#: a tell through a round-robin router must keep >= 70% of a direct tell (|r - 1| <= 0.3);
+#: what group commit gives 1,000 actors persisting at once over one (no target);
+#: PostgreSQL against SQLite, 1,000 actors at once (no target);
+#: what snapshots every 1,000 events take off a recovery (no target: see TARGETS).
 COMPARISONS: Final = (
     Comparison("tell-supervised", "tell", "msgs_per_s", tolerance=0.05),
     Comparison("tell-bounded", "tell", "msgs_per_s", tolerance=None),
     Comparison("tell-router", "tell", "msgs_per_s", tolerance=0.30),
+    Comparison("persist-1000", "persist-1", "events_per_s", tolerance=None),
+    Comparison("persist-1000-pg", "persist-1000", "events_per_s", tolerance=None),
+    Comparison("recovery-snapshots", "recovery-replay", "secs", tolerance=None),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An absolute target for ``metric`` of ``bench`` (on every impl that runs
+    it): at least ``at_least`` or at most ``at_most``. The runner prints each
+    with the measured median, ``ok`` or ``OFF TARGET``, under the table."""
+
+    bench: str
+    metric: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def met(self, value: float) -> bool:
+        if self.at_least is not None and value < self.at_least:
+            return False
+        return self.at_most is None or value <= self.at_most
+
+
+#: 1,000 actors persisting at once on SQLite, fully durable: >= 50k events/s;
+#: recovering an actor of 1e6 events with snapshots every 1,000: <= 0.2 s
+#: (full mode; quick mode recovers 1e5 events).
+TARGETS: Final = (
+    Target("persist-1000", "events_per_s", at_least=50_000),
+    Target("recovery-snapshots", "secs", at_most=0.2),
 )
 
 

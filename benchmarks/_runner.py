@@ -4,6 +4,7 @@ print a comparison table on stdout and optionally write the medians as JSON."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -15,14 +16,17 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 
-from benchmarks._common import Metrics
+from benchmarks._common import POSTGRES_DSN_ENV, Metrics
 from benchmarks._registry import (
     BASELINE,
     BENCHES,
     COMPARISONS,
     IMPLS,
     LOWER_IS_BETTER,
+    POSTGRES,
+    TARGETS,
     Comparison,
+    Target,
     runs,
 )
 
@@ -184,6 +188,49 @@ def _comparisons(
     return "\n".join(lines)
 
 
+def _targets(cells: dict[tuple[str, str], Cell], targets: list[Target], impls: list[str]) -> str:
+    lines = ["targets:"]
+    for target in targets:
+        bound = (
+            f">= {_fmt(target.at_least)}"
+            if target.at_least is not None
+            else f"<= {_fmt(target.at_most or 0.0)}"
+        )
+        for impl in impls:
+            cell = cells[target.bench, impl]
+            value = cell.medians().get(target.metric) if cell.ok else None
+            if value is None:
+                continue
+            verdict = "ok" if target.met(value) else "OFF TARGET"
+            lines.append(
+                f"  {target.bench} {target.metric} on {impl}: {_fmt(value)} "
+                f"(n={cell.n}; target {bound})  {verdict}"
+            )
+    return "\n".join(lines)
+
+
+def _provide_postgres(stack: contextlib.ExitStack) -> str | None:
+    """Make sure the cells have a PostgreSQL server: the one named by
+    POSTGRES_DSN_ENV, else a private one started now (stopped when ``stack``
+    closes) whose DSN goes into the environment. Returns why there is none, or None."""
+    if os.environ.get(POSTGRES_DSN_ENV):
+        return None
+    try:
+        from tests.integration.persistence.pgserver import PostgresServer, PostgresUnavailable
+    except ImportError as exc:
+        return f"cannot import the test server helper ({exc})"
+    try:
+        prerequisites = PostgresServer.prerequisites()
+    except PostgresUnavailable as exc:
+        return str(exc)
+    print("starting a private PostgreSQL server ...", end="", file=sys.stderr, flush=True)
+    server = stack.enter_context(PostgresServer.started(prerequisites))
+    print(f" {server.dsn}", file=sys.stderr)
+    os.environ[POSTGRES_DSN_ENV] = server.dsn
+    stack.callback(os.environ.pop, POSTGRES_DSN_ENV, None)
+    return None
+
+
 def _fmt(value: float) -> str:
     magnitude = abs(value)
     if magnitude >= 999_500:
@@ -246,6 +293,16 @@ def main(argv: list[str] | None = None) -> int:
             features = f" [{', '.join(sorted(i.features))}]" if i.features else ""
             print(f"impl  {name:<16} {i.target:<28} {i.description}{features}")
         return 0
+    with contextlib.ExitStack() as stack:
+        no_postgres = None
+        if any(BENCHES[bench].requires == POSTGRES for bench in args.only):
+            no_postgres = _provide_postgres(stack)
+        return _run(args, no_postgres)
+
+
+def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
+    """Run the cells and print the report; ``no_postgres``: why the benches
+    that require PostgreSQL cannot run (None: they can)."""
     benches: list[str] = args.only
     impls: list[str] = args.impl
     timeout = args.timeout or (600.0 if args.quick else 1800.0)
@@ -255,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = BENCHES[bench]
         n, reps = (spec.n_quick, spec.reps_quick) if args.quick else (spec.n_full, spec.reps_full)
         reps = args.reps or reps
+        runnable = no_postgres is None or spec.requires != POSTGRES
         for impl in impls:
-            cells[bench, impl] = Cell(bench, impl, n, applies=runs(impl, bench))
+            cells[bench, impl] = Cell(bench, impl, n, applies=runnable and runs(impl, bench))
         running = [impl for impl in impls if cells[bench, impl].applies]
         if spec.fresh_process_per_rep:  # one process per rep, impls interleaved
             jobs += [(cells[bench, impl], 1) for _ in range(reps) for impl in running]
@@ -296,8 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(cells, benches, impls))
     if not all(cell.applies for cell in cells.values()):
         print(f"{NOT_APPLICABLE}: not run, the impl lacks what the bench requires (see --list)")
+    if no_postgres is not None and any(BENCHES[b].requires == POSTGRES for b in benches):
+        print(f"{NOT_APPLICABLE} for the PostgreSQL benches: no server ({no_postgres})")
     if comparisons:
         print("\n" + _comparisons(cells, comparisons, impls))
+    targets = [t for t in TARGETS if t.bench in benches]
+    if targets:
+        print("\n" + _targets(cells, targets, impls))
     failed = [cell for cell in cells.values() if cell.error is not None]
     if failed:
         print("\nerrors:")

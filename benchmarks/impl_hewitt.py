@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import Any, Final, TypeVar
 
 import hewitt
+from benchmarks import persistence_benches
 from benchmarks._common import (
     SKYNET_FANOUT,
     Metrics,
@@ -462,3 +463,33 @@ def bench_fanout(n: int) -> Metrics:
 
 def bench_skynet(n: int) -> Metrics:
     return _run(_skynet(n))
+
+
+#: The persistence benches' actors: 1 (persist-1) and 1,000 (persist-1000).
+MANY_PERSISTING: Final = 1000
+#: recovery-snapshots: the actor snapshots every this many events.
+SNAPSHOT_EVERY: Final = 1000
+
+
+def bench_persist_1(n: int) -> Metrics:
+    return _run(persistence_benches.sqlite_persist(n, 1))
+
+
+def bench_persist_1000(n: int) -> Metrics:
+    return _run(persistence_benches.sqlite_persist(n, MANY_PERSISTING))
+
+
+def bench_persist_1_pg(n: int) -> Metrics:
+    return _run(persistence_benches.postgres_persist(n, 1))
+
+
+def bench_persist_1000_pg(n: int) -> Metrics:
+    return _run(persistence_benches.postgres_persist(n, MANY_PERSISTING))
+
+
+def bench_recovery_replay(n: int) -> Metrics:
+    return _run(persistence_benches.sqlite_recover(n, None))
+
+
+def bench_recovery_snapshots(n: int) -> Metrics:
+    return _run(persistence_benches.sqlite_recover(n, SNAPSHOT_EVERY))

@@ -1,19 +1,25 @@
 """``hewitt demo``: the bank conserves money, in-process and as the real command,
-also while its supervised audit service keeps crashing."""
+also while its supervised audit service keeps crashing, and across restarts on
+the same store (its accounts are persistent)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import shutil
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from hewitt import Actor, ActorRef, ActorSystem
+import hewitt
+from hewitt import ActorRef, ActorSystem
 from hewitt.cli import _demo, main
 from hewitt.cli._bank import (
     DEPOSITED,
@@ -21,37 +27,78 @@ from hewitt.cli._bank import (
     INSUFFICIENT_FUNDS,
     WITHDRAWN,
     Account,
+    AccountEvent,
     AccountMessage,
+    AccountRegister,
+    AccountState,
+    AccountStatus,
     AuditJournal,
     AuditMessage,
     AuditService,
     AuditTally,
+    BankBooks,
     Deposit,
     FaultInjector,
+    FundsDeposited,
     GetBalance,
+    GetBooks,
     InjectedFault,
+    Open,
+    RegisterAccounts,
     TransferDesk,
     TransferOrder,
     Withdraw,
+    account_id,
+    bank_codec,
 )
-from hewitt.cli._demo import DemoOptions, run_demo
+from hewitt.cli._demo import DemoOptions, DemoResult, run_demo
 from hewitt.cli._display import ProgressDisplay, Sample
+from hewitt.persistence import (
+    Effect,
+    InMemoryJournal,
+    InMemorySnapshotStore,
+    Persistence,
+    SqliteJournal,
+    StoredEvent,
+)
+from tests.integration.persistence.pgserver import PostgresServer
 
 SMALL_RUN = DemoOptions(accounts=200, concurrency=50, duration=1.5, seed=7, crash_rate=0.0)
 # One audit in five fails: a few thousand restarts, and some audits fail three
 # times in a row (0.2 ** 3 of them) and go to dead letters as poison messages.
 CRASHING_RUN = DemoOptions(accounts=200, concurrency=50, duration=1.5, seed=7, crash_rate=0.2)
-CONSERVED_200 = "money conserved: yes (total 200,000 = 200 accounts x 1,000)"
-CONSERVED_100 = "money conserved: yes (total 100,000 = 100 accounts x 1,000)"
+SHORT_RUN = DemoOptions(accounts=200, concurrency=50, duration=0.5, seed=11, crash_rate=0.0)
+CONSERVED_200 = "money conserved: yes (total 200,000 = capital of 200 accounts, as at the start)"
+CONSERVED_100 = "money conserved: yes (total 100,000 = capital of 100 accounts, as at the start)"
 COMMAND_TIMEOUT = 60.0
+
+
+def on_db(options: DemoOptions, path: Path) -> DemoOptions:
+    return dataclasses.replace(options, db=str(path))
+
+
+@pytest.fixture
+async def bank_system(actor_system: ActorSystem) -> AsyncIterator[ActorSystem]:
+    """The test's actor system, with the bank's persistence kept in memory."""
+    persistence = Persistence.install(
+        actor_system, InMemoryJournal(), InMemorySnapshotStore(), bank_codec()
+    )
+    yield actor_system
+    await persistence.close()
 
 
 # ----------------------------------------------------------------------
 # The bank's protocol
 
 
-async def test_account_refuses_a_withdrawal_it_cannot_cover(actor_system: ActorSystem) -> None:
-    account = actor_system.spawn(Account, 100)
+async def _opened(system: ActorSystem, number: int, balance: int) -> ActorRef[AccountMessage]:
+    account: ActorRef[AccountMessage] = system.spawn(Account, number)
+    assert await account.ask(Open(balance)) == AccountStatus(balance, balance)
+    return account
+
+
+async def test_account_refuses_a_withdrawal_it_cannot_cover(bank_system: ActorSystem) -> None:
+    account = await _opened(bank_system, 0, 100)
 
     assert await account.ask(Withdraw(101)) == INSUFFICIENT_FUNDS
     assert await account.ask(GetBalance()) == 100
@@ -59,16 +106,48 @@ async def test_account_refuses_a_withdrawal_it_cannot_cover(actor_system: ActorS
     assert await account.ask(GetBalance()) == 0
 
 
-async def test_account_acknowledges_deposits(actor_system: ActorSystem) -> None:
-    account = actor_system.spawn(Account, 100)
+async def test_account_acknowledges_deposits(bank_system: ActorSystem) -> None:
+    account = await _opened(bank_system, 0, 100)
 
     assert await account.ask(Deposit(5)) == DEPOSITED
     account.tell(Deposit(7))  # no reply-to: no receipt, and no dead letter
     assert await account.ask(GetBalance()) == 112
-    assert actor_system.statistics().dead_letters == 0
+    assert bank_system.statistics().dead_letters == 0
 
 
-class _AuditSupervisor(Actor[AuditMessage]):
+async def test_account_is_opened_once_and_recovered_from_its_events(
+    bank_system: ActorSystem,
+) -> None:
+    account = await _opened(bank_system, 3, 100)
+    assert await account.ask(Withdraw(30)) == WITHDRAWN
+    assert await account.ask(Deposit(5)) == DEPOSITED
+    # Opening again changes nothing, whatever the balance asked.
+    assert await account.ask(Open(999)) == AccountStatus(100, 75)
+    account.stop()
+    await account.wait_terminated(5.0)
+
+    # A new instance of the same account recovers from the journal.
+    again: ActorRef[AccountMessage] = bank_system.spawn(Account, 3)
+    assert await again.ask(GetBalance()) == 75
+    events = Persistence.of(bank_system).journal.read_events(account_id(3))
+    assert [(e.sequence_nr, e.type_name) async for e in events] == [
+        (1, "demo.AccountOpened"),
+        (2, "demo.FundsWithdrawn"),
+        (3, "demo.FundsDeposited"),
+    ]
+
+
+async def test_register_records_the_accounts_and_their_capital(bank_system: ActorSystem) -> None:
+    register = bank_system.spawn(AccountRegister)
+
+    assert await register.ask(GetBooks()) == BankBooks(0, 0)
+    assert await register.ask(RegisterAccounts(10, 1_000)) == BankBooks(10, 1_000)
+    # Accounts registered already bring no new capital.
+    assert await register.ask(RegisterAccounts(5, 500)) == BankBooks(10, 1_000)
+    assert await register.ask(RegisterAccounts(12, 30)) == BankBooks(12, 1_030)
+
+
+class _AuditSupervisor(hewitt.Actor[AuditMessage]):
     """The audit under the desk's strategy, without the desk's tellers."""
 
     supervisor_strategy = TransferDesk.supervisor_strategy
@@ -80,16 +159,16 @@ class _AuditSupervisor(Actor[AuditMessage]):
         self.context.forward(self.audit, message)
 
 
-async def test_audit_records_survive_its_restarts(actor_system: ActorSystem) -> None:
-    supervisor = actor_system.spawn(_AuditSupervisor, AuditJournal(), FaultInjector(0.5, seed=3))
-    account: ActorRef[AccountMessage] = actor_system.spawn(Account, 100)
+async def test_audit_records_survive_its_restarts(bank_system: ActorSystem) -> None:
+    supervisor = bank_system.spawn(_AuditSupervisor, AuditJournal(), FaultInjector(0.5, seed=3))
+    account = await _opened(bank_system, 0, 100)
     order = TransferOrder(account, account, 1)
 
     for _ in range(1_000):
         supervisor.tell(order)
     tally: AuditTally = await supervisor.ask(GET_AUDIT_TALLY)
 
-    stats = actor_system.statistics()
+    stats = bank_system.statistics()
     assert 0 < tally.recorded < 1_000
     # Each crash restarted the audit; each audit is recorded once or dropped as poison.
     assert stats.failures == stats.restarts == tally.faults
@@ -108,16 +187,18 @@ def test_amounts_must_be_positive(message_type: type[Deposit | Withdraw]) -> Non
         message_type(0)
     with pytest.raises(ValueError, match="positive"):
         message_type(-5)
+    with pytest.raises(ValueError, match="negative"):
+        Open(-1)
 
 
 # ----------------------------------------------------------------------
 # The demo, in-process
 
 
-async def test_demo_conserves_money(actor_system: ActorSystem) -> None:
+async def test_demo_conserves_money(actor_system: ActorSystem, tmp_path: Path) -> None:
     out = io.StringIO()
 
-    result = await run_demo(SMALL_RUN, out, system=actor_system)
+    result = await run_demo(on_db(SMALL_RUN, tmp_path / "bank.db"), out, system=actor_system)
 
     assert result.conserved
     assert result.total == 200_000
@@ -130,17 +211,24 @@ async def test_demo_conserves_money(actor_system: ActorSystem) -> None:
     assert CONSERVED_200 in out.getvalue()
     assert "supervision:         0 failures, 0 restarts, 0 dead letters" in out.getvalue()
     assert "warning:" not in out.getvalue()
-    # The demo leaves no actor behind on a system it was given.
+    assert (result.recovered, result.opened, result.capital) == (0, 200, 200_000)
+    assert result.balances_at_start == (1_000,) * 200
+    assert f"store:               SQLite {tmp_path / 'bank.db'}: " in out.getvalue()
+    # Two events per completed transfer, one per account opened, one registration.
+    assert result.events == 2 * result.completed + 200 + 1
+    # The demo leaves no actor behind on a system it was given, nor its persistence.
     assert actor_system.statistics().live_actors == 0
+    assert Persistence not in actor_system.extensions
 
 
 async def test_demo_conserves_money_while_the_audit_keeps_crashing(
-    actor_system: ActorSystem, caplog: pytest.LogCaptureFixture
+    bank_system: ActorSystem, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="hewitt")
     out = io.StringIO()
 
-    result = await run_demo(CRASHING_RUN, out, system=actor_system)
+    # On the system's own (in-memory) persistence.
+    result = await run_demo(CRASHING_RUN, out, system=bank_system)
 
     assert result.conserved
     assert result.completed > 0
@@ -162,11 +250,133 @@ async def test_demo_conserves_money_while_the_audit_keeps_crashing(
     assert "| restarts " in output
     # The crashes are counted, not logged one traceback each.
     assert not [r for r in caplog.records if r.exc_info and r.exc_info[0] is InjectedFault]
-    assert actor_system.statistics().live_actors == 0
+    assert "store:               the system's InMemoryJournal: " in output
+    assert bank_system.statistics().live_actors == 0
 
 
-def test_main_runs_the_demo_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["demo", "--accounts", "100", "--concurrency", "20", "--duration", "0.5"])
+# ----------------------------------------------------------------------
+# Across restarts
+
+
+def _run_on(path: Path, options: DemoOptions = SHORT_RUN) -> tuple[DemoResult, str]:
+    out = io.StringIO()
+    result = hewitt.run(run_demo(on_db(options, path), out))
+    return result, out.getvalue()
+
+
+def test_a_second_run_goes_on_from_the_balances_the_first_left(tmp_path: Path) -> None:
+    first, _ = _run_on(tmp_path / "bank.db")
+    second, output = _run_on(tmp_path / "bank.db", dataclasses.replace(SHORT_RUN, seed=12))
+
+    assert first.conserved and second.conserved
+    assert first.completed > 0 and second.completed > 0
+    assert first.balances != first.balances_at_start  # money moved
+    # Stopped and started again: the balances are what they were.
+    assert second.balances_at_start == first.balances
+    assert (second.recovered, second.opened) == (200, 0)
+    assert second.capital == first.capital == second.total == 200_000
+    assert second.events == 2 * second.completed
+    assert "bank: SQLite " in output and ": recovered 200 accounts; total 200,000" in output
+    assert CONSERVED_200 in output
+
+
+def test_a_run_with_more_accounts_opens_the_missing_ones(tmp_path: Path) -> None:
+    first, _ = _run_on(tmp_path / "bank.db")
+    more, output = _run_on(tmp_path / "bank.db", dataclasses.replace(SHORT_RUN, accounts=300))
+    fewer, _ = _run_on(tmp_path / "bank.db", dataclasses.replace(SHORT_RUN, accounts=100))
+
+    assert more.conserved and fewer.conserved
+    assert (more.recovered, more.opened, more.capital) == (200, 100, 300_000)
+    assert more.balances_at_start == first.balances + (1_000,) * 100
+    assert "recovered 200 accounts, opened 100 of 1,000; total 300,000" in output
+    # Every account holds money: a run asking for fewer still keeps the books of all.
+    assert (fewer.accounts, fewer.recovered, fewer.capital) == (300, 300, 300_000)
+    assert fewer.balances_at_start == more.balances
+
+
+def test_money_created_in_the_store_between_runs_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "bank.db"
+    first, _ = _run_on(db)
+    hewitt.run(_deposit_behind_the_banks_back(db, account_id(0), 500))
+
+    code = main(["demo", "--accounts", "200", "--duration", "0.3", "--db", str(db)])
+
+    assert code == 1
+    output = capsys.readouterr().out
+    assert f"total {first.total + 500:,}" in output
+    assert "money conserved: NO (total 200,500, 200,500 at the start, capital " in output
+
+
+async def _deposit_behind_the_banks_back(db: Path, pid: str, amount: int) -> None:
+    journal = SqliteJournal(db)
+    try:
+        highest = await journal.highest_sequence_nr(pid)
+        name, version, payload = bank_codec().encode(FundsDeposited(amount))
+        event = StoredEvent(pid, highest + 1, name, version, payload)
+        await journal.append(pid, highest, [event])
+    finally:
+        await journal.close()
+
+
+@pytest.fixture
+def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """The DSN of a new, empty database on the session's private PostgreSQL server."""
+    dsn = postgres_server.dsn
+    name = f"hewitt_demo_{time.time_ns()}"
+    hewitt.run(_administer(dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+    finally:
+        hewitt.run(_administer(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _administer(dsn: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def test_demo_on_postgresql_conserves_money_across_restarts(
+    postgres_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["demo", "--accounts", "100", "--duration", "0.5", "--dsn", postgres_database]
+
+    assert main([*arguments, "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    assert main([*arguments, "--seed", "2"]) == 0
+    second = capsys.readouterr().out
+
+    assert ": opened 100 of 1,000; total 100,000" in first
+    assert ": recovered 100 accounts; total 100,000" in second
+    for output in (first, second):
+        assert "bank: PostgreSQL " in output
+        assert CONSERVED_100 in output
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://bob:secret@db:5432/bank", "postgresql://bob@db:5432/bank"),
+        ("postgresql://bob@db/bank", "postgresql://bob@db/bank"),
+        ("host=db password=secret dbname=bank", "host=db dbname=bank"),
+        ("host=db password='a secret' dbname=bank", "host=db dbname=bank"),
+    ],
+)
+def test_the_dsn_is_shown_without_its_password(dsn: str, shown: str) -> None:
+    assert _demo.without_password(dsn) == shown
+
+
+def test_main_runs_the_demo_and_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = str(tmp_path / "bank.db")
+    code = main(
+        ["demo", "--accounts", "100", "--concurrency", "20", "--duration", "0.5", "--db", db]
+    )
 
     assert code == 0
     output = capsys.readouterr().out
@@ -178,10 +388,10 @@ def test_main_runs_the_demo_and_exits_0(capsys: pytest.CaptureFixture[str]) -> N
 class _LeakyAccount(Account):
     """Loses one unit on every deposit: the audit must notice."""
 
-    def receive(self, message: AccountMessage) -> None:
-        if isinstance(message, Deposit) and message.amount > 1:
-            message = Deposit(message.amount - 1)
-        super().receive(message)
+    def on_command(self, state: AccountState, command: AccountMessage) -> Effect[AccountEvent]:
+        if isinstance(command, Deposit) and command.amount > 1:
+            command = Deposit(command.amount - 1)
+        return super().on_command(state, command)
 
 
 def test_main_exits_1_when_money_is_not_conserved(
@@ -189,7 +399,9 @@ def test_main_exits_1_when_money_is_not_conserved(
 ) -> None:
     monkeypatch.setattr(_demo, "Account", _LeakyAccount)
 
-    code = main(["demo", "--accounts", "100", "--duration", "0.3", "--seed", "1"])
+    code = main(
+        ["demo", "--accounts", "100", "--duration", "0.3", "--seed", "1", "--db", ":memory:"]
+    )
 
     assert code == 1
     assert "money conserved: NO (total " in capsys.readouterr().out
@@ -203,6 +415,9 @@ def test_main_exits_1_when_money_is_not_conserved(
         ["--duration", "0"],
         ["--balance", "x"],
         ["--crash-rate", "1.5"],
+        ["--db"],
+        ["--dsn"],
+        ["--db", "x.db", "--dsn", "postgresql://localhost/x"],
     ],
 )
 def test_demo_rejects_bad_options(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -252,24 +467,44 @@ def _command() -> list[str]:
     return [sys.executable, "-m", "hewitt.cli"]
 
 
-def test_command_demo_exits_0_with_money_conserved() -> None:
-    done = subprocess.run(
-        [*_command(), "demo", "--duration", "1", "--accounts", "100"],
+def _demo_command(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_command(), "demo", *arguments],
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
         check=False,
+        cwd=cwd,
     )
 
+
+def test_command_demo_exits_0_with_money_conserved_across_restarts(tmp_path: Path) -> None:
+    # The bank is kept in ./hewitt-demo.db by default.
+    first = _demo_command(["--duration", "1", "--accounts", "100"], tmp_path)
+    second = _demo_command(["--duration", "0.5", "--accounts", "100"], tmp_path)
+
+    for done in (first, second):
+        assert done.returncode == 0, done.stderr
+        assert CONSERVED_100 in done.stdout
+        assert "| restarts " in done.stdout
+        # Not a terminal: plain progress lines, no cursor movement.
+        assert "\x1b" not in done.stdout
+        assert done.stderr == ""
+    assert (tmp_path / "hewitt-demo.db").is_file()
+    assert "bank: SQLite hewitt-demo.db: opened 100 of 1,000; total 100,000" in first.stdout
+    assert "bank: SQLite hewitt-demo.db: recovered 100 accounts; total 100,000" in second.stdout
+
+
+def test_command_demo_in_memory_keeps_nothing(tmp_path: Path) -> None:
+    done = _demo_command(["--duration", "0.3", "--accounts", "100", "--db", ":memory:"], tmp_path)
+
     assert done.returncode == 0, done.stderr
+    assert "bank: in memory (not kept): opened 100 of 1,000" in done.stdout
     assert CONSERVED_100 in done.stdout
-    assert "| restarts " in done.stdout
-    # Not a terminal: plain progress lines, no cursor movement.
-    assert "\x1b" not in done.stdout
-    assert done.stderr == ""
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_console_script_is_installed() -> None:
+def test_console_script_is_installed(tmp_path: Path) -> None:
     script = shutil.which("hewitt", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.skip("the hewitt console script is not installed next to this Python")
@@ -280,6 +515,7 @@ def test_console_script_is_installed() -> None:
         text=True,
         timeout=COMMAND_TIMEOUT,
         check=False,
+        cwd=tmp_path,
     )
 
     assert done.returncode == 0, done.stderr
@@ -287,17 +523,19 @@ def test_console_script_is_installed() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX")
-def test_ctrl_c_ends_the_transfers_early_and_still_checks_the_books() -> None:
+def test_ctrl_c_ends_the_transfers_early_and_still_checks_the_books(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*_command(), "demo", "--duration", "600", "--accounts", "100"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
     )
     try:
         assert process.stdout is not None
         header = process.stdout.readline()
         assert header.startswith("hewitt demo:")
+        assert process.stdout.readline().startswith("bank: SQLite hewitt-demo.db: opened 100")
         # The first progress line proves the transfers are flowing.
         assert "transfers/s" in process.stdout.readline()
         process.send_signal(signal.SIGINT)

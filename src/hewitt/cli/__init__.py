@@ -1,8 +1,9 @@
 """The ``hewitt`` command.
 
 Subcommands:
-    demo    a live bank: thousands of account actors, concurrent transfers,
-            and a check that no money was created or lost.
+    demo    a live bank: thousands of persistent account actors, concurrent
+            transfers, and a check that no money was created or lost, run
+            after run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import hewitt
 
-from ._demo import DemoOptions, run_demo_interruptible
+from ._demo import IN_MEMORY, DemoOptions, run_demo_interruptible
 
 __all__ = ["main"]
 
@@ -37,6 +38,8 @@ def _demo_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         balance=args.balance,
         crash_rate=args.crash_rate,
+        db=args.db,
+        dsn=args.dsn,
     )
     try:
         result = hewitt.run(run_demo_interruptible(options, sys.stdout))
@@ -58,8 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Transfers random amounts between account actors. Each transfer is carried out "
             "by a teller actor that asks the source to withdraw and, only if it can, tells "
-            "the target to deposit. At the end every account is asked for its balance: exit "
-            "code 0 if no money was created or lost, 1 otherwise. Every completed transfer is "
+            "the target to deposit. The accounts are persistent: every withdrawal and deposit "
+            "is an event, durable in the bank's SQLite file (--db) before it is acknowledged, "
+            "and a later run on the same file goes on from the balances this one left. At the "
+            "end every account is asked for its balance: exit code 0 if no money was created "
+            "or lost, in this run and across the runs before it, 1 otherwise. Every "
+            "completed transfer is "
             "also told to an audit service that crashes on a random fraction of its messages "
             "and is restarted by its supervisor, the transfer desk; the transfers go on. "
             "Ctrl-C ends the transfers early; the books are still checked."
@@ -97,7 +104,26 @@ def _parser() -> argparse.ArgumentParser:
         type=_at_least(1),
         default=_DEFAULTS.balance,
         metavar="N",
-        help="opening balance of every account (default: %(default)s)",
+        help="opening balance of the accounts this run opens (default: %(default)s)",
+    )
+    store = demo.add_mutually_exclusive_group()
+    store.add_argument(
+        "--db",
+        default=_DEFAULTS.db,
+        metavar="PATH",
+        help=(
+            "the bank's SQLite file, created if missing; a run on an existing file "
+            f"recovers its accounts ('{IN_MEMORY}': keep the bank in memory) "
+            "(default: %(default)s, in the current directory)"
+        ),
+    )
+    store.add_argument(
+        "--dsn",
+        metavar="DSN",
+        help=(
+            "keep the bank in this PostgreSQL database instead (a libpq connection string "
+            "or postgresql:// URL); its tables are created if missing"
+        ),
     )
     demo.add_argument(
         "--crash-rate",

@@ -1,13 +1,20 @@
 """The bank of the demo: accounts, the tellers that move money, their desk, and
 an audit service that crashes on purpose.
 
-An :class:`Account` owns its balance and nothing else touches it. A transfer is
-not a method of an account but the work of a separate actor, a :class:`Teller`:
-it asks the source account to ``Withdraw`` and, only once the account answers
-:data:`WITHDRAWN`, tells the target to ``Deposit``. A withdrawal the source
-cannot cover is answered :data:`INSUFFICIENT_FUNDS` and nothing moves. So money
-is never created or lost: every amount that leaves an account is on its way to
-exactly one other.
+An :class:`Account` owns its balance and nothing else touches it. It is a
+persistent actor: every change is an event (:class:`AccountOpened`,
+:class:`FundsDeposited`, :class:`FundsWithdrawn`) in the bank's journal, durable
+before the command is answered, and its balance is the fold of its events,
+recovered at every start. The :class:`AccountRegister` records which accounts
+exist and the money they were opened with (the capital), so that a later run
+knows what the total must be.
+
+A transfer is not a method of an account but the work of a separate actor, a
+:class:`Teller`: it asks the source account to ``Withdraw`` and, only once the
+account answers :data:`WITHDRAWN`, tells the target to ``Deposit``. A
+withdrawal the source cannot cover is answered :data:`INSUFFICIENT_FUNDS` and
+nothing moves. So money is never created or lost: every amount that leaves an
+account is on its way to exactly one other.
 
 The :class:`TransferDesk` runs a fixed pool of long-lived tellers, one per
 transfer in flight, and hands each a new :class:`TransferOrder` as soon as it
@@ -15,15 +22,17 @@ reports the previous one settled. A pool rather than one short-lived actor per
 transfer, because:
 
 * the demo shows message throughput, and spawning and stopping an actor per
-  transfer costs about as much as the transfer's own five messages (measured:
-  ~86,000 transfers/s with an actor per transfer, ~135,000 with the pool, on 2
-  cores), which would hide what the demo is about;
+  transfer costs about as much as the transfer's own five messages (measured
+  with accounts in memory: ~86,000 transfers/s with an actor per transfer,
+  ~135,000 with the pool, on 2 cores), which would hide what the demo is about;
 * ``--concurrency`` is then exactly the number of tellers, by construction;
 * a teller still carries one transfer at a time, so a reply can never be taken
   for another transfer's: the order in progress is the teller's only state.
 
-No handler awaits anything: every step is a message with a reply-to ref, so no
-actor is ever blocked waiting on another.
+No handler waits for another actor: every step is a message with a reply-to
+ref. An account awaits only its journal write (the commands that arrive
+meanwhile wait in its mailbox), and the journal writes the events of all
+accounts waiting at once together, in one transaction.
 
 Every completed transfer is also told to an :class:`AuditService`, which records
 it and holds no money. The audit fails on a random fraction of its messages (a
@@ -42,10 +51,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import msgspec
+
 from hewitt import Actor, ActorRef, SupervisorStrategy
+from hewitt.persistence import Codec, Effect, PersistentActor
 
 # ----------------------------------------------------------------------
 # Account protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open the account with ``balance`` (>= 0) unless it is open already;
+    answered :class:`AccountStatus` either way."""
+
+    balance: int
+
+    def __post_init__(self) -> None:
+        if self.balance < 0:
+            raise ValueError(f"an opening balance cannot be negative, got {self.balance}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +101,15 @@ class GetBalance:
     """Answered with the balance, an ``int``."""
 
 
-AccountMessage = Deposit | Withdraw | GetBalance
+AccountMessage = Open | Deposit | Withdraw | GetBalance
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """The answer to :class:`Open`: what the account was opened with, and its balance."""
+
+    opened_with: int
+    balance: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,28 +135,171 @@ DEPOSITED: Final = Deposited()
 AccountReply = Withdrawn | InsufficientFunds | Deposited
 
 
-class Account(Actor[AccountMessage]):
-    """One bank account: a balance that never goes below zero."""
+# ----------------------------------------------------------------------
+# Account events and state: what the journal holds. Named after what happened
+# to the money, not after the commands.
 
-    def __init__(self, balance: int) -> None:
-        self.balance = balance
 
-    def receive(self, message: AccountMessage) -> None:
-        match message:
+class AccountOpened(msgspec.Struct, frozen=True):
+    balance: int
+
+
+class FundsDeposited(msgspec.Struct, frozen=True):
+    amount: int
+
+
+class FundsWithdrawn(msgspec.Struct, frozen=True):
+    amount: int
+
+
+AccountEvent = AccountOpened | FundsDeposited | FundsWithdrawn
+
+
+class AccountState(msgspec.Struct, frozen=True):
+    """A balance, and what the account was opened with (``opened``: whether it is)."""
+
+    balance: int = 0
+    opened_with: int = 0
+    opened: bool = False
+
+
+def _withdrawn(state: AccountState) -> Withdrawn:
+    return WITHDRAWN
+
+
+def _deposited(state: AccountState) -> Deposited:
+    return DEPOSITED
+
+
+def _status(state: AccountState) -> AccountStatus:
+    return AccountStatus(state.opened_with, state.balance)
+
+
+class Account(PersistentActor[AccountMessage, AccountEvent, AccountState]):
+    """One bank account: a balance that never goes below zero, event-sourced.
+
+    Every change is an event in the journal, durable before the command is
+    answered: a withdrawal is answered :data:`WITHDRAWN` only once
+    :class:`FundsWithdrawn` is stored, so a teller never moves money that a
+    restart would bring back. The state is the fold of the events (from the
+    latest snapshot, taken every ``snapshot_every`` events, on).
+    """
+
+    snapshot_every = 1000
+
+    def __init__(self, number: int) -> None:
+        self.persistence_id = account_id(number)
+
+    def empty_state(self) -> AccountState:
+        return AccountState()
+
+    def on_command(self, state: AccountState, command: AccountMessage) -> Effect[AccountEvent]:
+        match command:
             case Withdraw(amount):
-                if amount <= self.balance:
-                    self.balance -= amount
-                    self.context.reply(WITHDRAWN)
-                else:
-                    self.context.reply(INSUFFICIENT_FUNDS)
+                if amount > state.balance:
+                    return Effect.reply(INSUFFICIENT_FUNDS)
+                return Effect.persist(FundsWithdrawn(amount)).then_reply(_withdrawn)
             case Deposit(amount):
-                self.balance += amount
-                # A deposit told without a reply-to wants no receipt; replying
-                # would only make a dead letter.
-                if self.context.sender is not None:
-                    self.context.reply(DEPOSITED)
+                # A deposit told without a reply-to gets no receipt (none is sent
+                # to a missing sender, so no dead letter either).
+                return Effect.persist(FundsDeposited(amount)).then_reply(_deposited)
             case GetBalance():
-                self.context.reply(self.balance)
+                return Effect.reply(state.balance)
+            case Open(balance):
+                if state.opened:
+                    return Effect.reply(_status(state))
+                return Effect.persist(AccountOpened(balance)).then_reply(_status)
+
+    def on_event(self, state: AccountState, event: AccountEvent) -> AccountState:
+        match event:
+            case FundsWithdrawn(amount):
+                return AccountState(state.balance - amount, state.opened_with, state.opened)
+            case FundsDeposited(amount):
+                return AccountState(state.balance + amount, state.opened_with, state.opened)
+            case AccountOpened(balance):
+                return AccountState(state.balance + balance, balance, True)
+
+
+def account_id(number: int) -> str:
+    """The persistence id of account ``number``."""
+    return f"account-{number}"
+
+
+# ----------------------------------------------------------------------
+# The bank's register of accounts
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterAccounts:
+    """Record that accounts ``0`` to ``accounts - 1`` are open, ``capital`` being
+    what the ones not registered yet were opened with; answered :class:`BankBooks`."""
+
+    accounts: int
+    capital: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetBooks:
+    """Answered :class:`BankBooks`."""
+
+
+RegisterMessage = RegisterAccounts | GetBooks
+
+
+class AccountsRegistered(msgspec.Struct, frozen=True):
+    """Accounts up to ``accounts`` are open, and brought ``capital`` into the bank."""
+
+    accounts: int
+    capital: int
+
+
+class BankBooks(msgspec.Struct, frozen=True):
+    """How many accounts the bank has (numbered from 0), and the money they were
+    opened with: the total that transfers must conserve, run after run."""
+
+    accounts: int = 0
+    capital: int = 0
+
+
+class AccountRegister(PersistentActor[RegisterMessage, AccountsRegistered, BankBooks]):
+    """The bank's books: which accounts exist and the money they brought in.
+
+    The journal keeps no list of persistence ids, so the bank keeps one: a
+    later run knows every account that holds money, and what their total must be.
+    """
+
+    def __init__(self) -> None:
+        self.persistence_id = "bank"
+
+    def empty_state(self) -> BankBooks:
+        return BankBooks()
+
+    def on_command(self, state: BankBooks, command: RegisterMessage) -> Effect[AccountsRegistered]:
+        match command:
+            case GetBooks():
+                return Effect.reply(state)
+            case RegisterAccounts(accounts, capital):
+                if accounts <= state.accounts:
+                    return Effect.reply(state)
+                return Effect.persist(AccountsRegistered(accounts, capital)).then_reply(_books)
+
+    def on_event(self, state: BankBooks, event: AccountsRegistered) -> BankBooks:
+        return BankBooks(event.accounts, state.capital + event.capital)
+
+
+def _books(state: BankBooks) -> BankBooks:
+    return state
+
+
+def bank_codec() -> Codec:
+    """The codec of the bank's events and snapshots (stable names: they are in
+    the journal)."""
+    codec = Codec()
+    for cls in (AccountOpened, FundsDeposited, FundsWithdrawn, AccountState):
+        codec.register(cls, f"demo.{cls.__name__}")
+    codec.register(AccountsRegistered, "demo.AccountsRegistered")
+    codec.register(BankBooks, "demo.BankBooks")
+    return codec
 
 
 # ----------------------------------------------------------------------

@@ -1,10 +1,23 @@
 """``hewitt demo``: a live bank of thousands of accounts and concurrent transfers.
 
-The run has three phases. Transfers flow for ``duration`` seconds (or until
+The accounts are persistent (event-sourced): every deposit and withdrawal is
+an event, durable in the bank's store before it is acknowledged. The store is
+a SQLite file, ``hewitt-demo.db`` in the current directory by default
+(``--db PATH``; ``:memory:`` for none), or a PostgreSQL database (``--dsn``).
+A run on an existing store recovers every account from it and goes on from
+the balances the last run left.
+
+First the bank opens the accounts it does not have yet (with ``balance``
+each) and records them in its register, with the money they brought in: the
+bank's capital. The books must balance at the start of every run: the
+recovered balances add up to the capital. Then transfers flow for ``duration`` seconds (or until
 Ctrl-C) while a progress line shows the counters. Then the desk is closed: no
 new transfer starts and the ones in flight finish. Last, every account is
-asked for its balance, and the books must balance: the total is exactly what
-the accounts started with, whatever the transfers and refusals in between.
+asked for its balance, and the books must balance again: the total is what
+it was at the start, and still the capital, whatever the transfers, refusals
+and restarts in between. (A process killed with transfers in flight loses
+the amounts between a withdrawal and its deposit: the tellers are not
+persistent. The next run's opening check shows it. Ctrl-C lets them finish.)
 
 "transfers/s" counts settled transfers, completed or refused: both are a full
 round of messages between a transfer and the accounts.
@@ -20,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -28,26 +42,49 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from hewitt import ActorRef, ActorSystem, SystemStatistics
+from hewitt.persistence import (
+    InMemoryJournal,
+    InMemorySnapshotStore,
+    Journal,
+    Persistence,
+    PostgresJournal,
+    PostgresSnapshotStore,
+    SnapshotStore,
+    SqliteJournal,
+    SqliteSnapshotStore,
+)
 
 from ._bank import (
     GET_AUDIT_TALLY,
     Account,
     AccountMessage,
+    AccountRegister,
+    AccountStatus,
     AuditTally,
+    BankBooks,
     CloseDesk,
     DeskMessage,
     GetBalance,
+    GetBooks,
     GetProgress,
     InjectedFault,
+    Open,
     OpenDesk,
     Progress,
+    RegisterAccounts,
     TransferDesk,
+    bank_codec,
 )
 from ._display import ProgressDisplay, Sample, rate
 
 #: Seconds to wait for the desk's and the accounts' answers; far above what
 #: they take, so that a lost reply fails the run instead of hanging it.
 ANSWER_TIMEOUT = 30.0
+
+#: The bank's SQLite file when no other is given (in the current directory).
+DEFAULT_DB = "hewitt-demo.db"
+#: ``--db`` value for a bank kept in memory (nothing survives the run).
+IN_MEMORY = ":memory:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +98,10 @@ class DemoOptions:
     balance: int = 1000
     #: fraction of the audit service's messages that make it crash
     crash_rate: float = 0.01
+    #: the bank's SQLite file (created if missing), or IN_MEMORY
+    db: str = DEFAULT_DB
+    #: a PostgreSQL database to keep the bank in instead (libpq DSN or URL)
+    dsn: str | None = None
 
     def __post_init__(self) -> None:
         if self.accounts < 2:
@@ -87,6 +128,15 @@ class DemoResult:
 
     accounts: int
     balance: int
+    #: where the bank is kept, e.g. "SQLite hewitt-demo.db"
+    store: str
+    #: accounts recovered from the store (opened by earlier runs)
+    recovered: int
+    #: what the bank's accounts were opened with, over every run on its store
+    capital: int
+    #: every account's balance (account 0 first) at the start and at the end
+    balances_at_start: tuple[int, ...]
+    balances: tuple[int, ...]
     completed: int
     refused: int
     messages: int
@@ -100,8 +150,24 @@ class DemoResult:
     audit_faults: int
 
     @property
+    def start_total(self) -> int:
+        return sum(self.balances_at_start)
+
+    @property
     def expected_total(self) -> int:
-        return self.accounts * self.balance
+        """The capital: what every account was opened with, added up."""
+        return self.capital
+
+    @property
+    def opened(self) -> int:
+        """Accounts this run opened."""
+        return self.accounts - self.recovered
+
+    @property
+    def events(self) -> int:
+        """Events this run persisted: two per completed transfer (a withdrawal
+        and a deposit), one per account opened, one for the register."""
+        return 2 * self.completed + self.opened + (1 if self.opened else 0)
 
     @property
     def audits_dropped(self) -> int:
@@ -116,7 +182,8 @@ class DemoResult:
 
     @property
     def conserved(self) -> bool:
-        return self.total == self.expected_total
+        """The total is the capital at the start (across restarts) and at the end."""
+        return self.total == self.start_total == self.capital
 
 
 async def run_demo(
@@ -129,7 +196,9 @@ async def run_demo(
     """Run the demo, printing to ``out``; returns its figures.
 
     Runs on ``system`` when given (its actors are stopped before returning),
-    else on a system of its own. Setting ``stop`` ends the transfer phase early.
+    else on a system of its own. The bank is kept where ``options.db`` says,
+    unless the system has a :class:`Persistence` installed already: then in
+    that one. Setting ``stop`` ends the transfer phase early.
     """
     if stop is None:
         stop = asyncio.Event()
@@ -156,23 +225,48 @@ async def _run(
     seed = options.seed if options.seed is not None else random.randrange(1_000_000)
     _say(
         out,
-        f"hewitt demo: {options.accounts:,} accounts of {options.balance:,}, "
+        f"hewitt demo: {options.accounts:,} accounts, "
         f"{options.concurrency:,} transfers in flight, {options.duration:g} s, seed {seed}, "
         f"audit crash rate {options.crash_rate:g}",
     )
-    accounts: list[ActorRef[AccountMessage]] = [
-        system.spawn(Account, options.balance, name=f"account-{i}") for i in range(options.accounts)
-    ]
-    desk: ActorRef[DeskMessage] = system.spawn(
-        TransferDesk,
-        accounts,
-        options.concurrency,
-        options.max_amount,
-        seed,
-        options.crash_rate,
-        name="transfer-desk",
-    )
+    persistence = system.extensions.get(Persistence)
+    own_persistence = persistence is None
+    if persistence is None:
+        journal, snapshots, store = open_store(options.db, options.dsn)
+        persistence = Persistence.install(system, journal, snapshots, bank_codec())
+    else:
+        store = f"the system's {type(persistence.journal).__name__}"
+    actors: list[ActorRef[Any]] = []
     try:
+        register = system.spawn(AccountRegister, name="bank")
+        actors.append(register)
+        books: BankBooks = await register.ask(GetBooks(), timeout=ANSWER_TIMEOUT)
+        recovered = books.accounts
+        accounts: list[ActorRef[AccountMessage]] = [
+            system.spawn(Account, i, name=f"account-{i}")
+            for i in range(max(options.accounts, recovered))
+        ]
+        actors += accounts
+        # Opens the accounts the bank does not have yet; recovers every one.
+        statuses: list[AccountStatus] = await asyncio.gather(
+            *(account.ask(Open(options.balance), timeout=ANSWER_TIMEOUT) for account in accounts)
+        )
+        books = await register.ask(
+            RegisterAccounts(len(accounts), sum(s.opened_with for s in statuses[recovered:])),
+            timeout=ANSWER_TIMEOUT,
+        )
+        balances_at_start = tuple(status.balance for status in statuses)
+        _say(out, _bank_line(store, len(accounts), recovered, options.balance, balances_at_start))
+        desk: ActorRef[DeskMessage] = system.spawn(
+            TransferDesk,
+            accounts,
+            options.concurrency,
+            options.max_amount,
+            seed,
+            options.crash_rate,
+            name="transfer-desk",
+        )
+        actors.insert(0, desk)
         with _injected_faults_not_logged():
             before = system.statistics()
             started = time.perf_counter()
@@ -190,17 +284,25 @@ async def _run(
             audit: AuditTally = await desk.ask(GET_AUDIT_TALLY, timeout=ANSWER_TIMEOUT)
             elapsed = time.perf_counter() - started
             after = system.statistics()
-        total = await _total_balance(accounts)
+        balances = await _balances(accounts)
     finally:
-        await _stop_all([desk, *accounts])
+        await _stop_all(actors)
+        if own_persistence:
+            await persistence.close()
+            system.extensions.pop(Persistence, None)
     result = DemoResult(
-        accounts=options.accounts,
+        accounts=len(accounts),
         balance=options.balance,
+        store=store,
+        recovered=recovered,
+        capital=books.capital,
+        balances_at_start=balances_at_start,
+        balances=balances,
         completed=final.completed,
         refused=final.refused,
         messages=after.messages_processed - before.messages_processed,
         elapsed=elapsed,
-        total=total,
+        total=sum(balances),
         failures=after.failures - before.failures,
         restarts=after.restarts - before.restarts,
         dead_letters=after.dead_letters - before.dead_letters,
@@ -211,14 +313,46 @@ async def _run(
     return result
 
 
-async def _total_balance(accounts: list[ActorRef[AccountMessage]]) -> int:
+def open_store(db: str, dsn: str | None = None) -> tuple[Journal, SnapshotStore, str]:
+    """The journal and snapshot store of the bank at ``dsn`` (PostgreSQL) if
+    given, else at ``db`` (a SQLite file, or :data:`IN_MEMORY`), and how to name it."""
+    if dsn is not None:
+        # synchronous_commit=on: an acknowledged event is in the server's flushed WAL.
+        return (
+            PostgresJournal(dsn, synchronous_commit="on"),
+            PostgresSnapshotStore(dsn),
+            f"PostgreSQL {without_password(dsn)}",
+        )
+    if db == IN_MEMORY:
+        return InMemoryJournal(), InMemorySnapshotStore(), "in memory (not kept)"
+    # Fully durable: an acknowledged withdrawal or deposit survives a power loss.
+    return SqliteJournal(db, synchronous="FULL"), SqliteSnapshotStore(db), f"SQLite {db}"
+
+
+def without_password(dsn: str) -> str:
+    """``dsn`` with its password (URL or ``password=`` field) left out, for display."""
+    dsn = re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", dsn)
+    return re.sub(r"\s*\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", "", dsn).strip()
+
+
+def _bank_line(
+    store: str, accounts: int, recovered: int, balance: int, balances: tuple[int, ...]
+) -> str:
+    parts = []
+    if recovered:
+        parts.append(f"recovered {recovered:,} accounts")
+    if accounts > recovered:
+        parts.append(f"opened {accounts - recovered:,} of {balance:,}")
+    return f"bank: {store}: {', '.join(parts)}; total {sum(balances):,}"
+
+
+async def _balances(accounts: list[ActorRef[AccountMessage]]) -> tuple[int, ...]:
     # Asked once no transfer is in flight: every deposit has been acknowledged,
     # so no money is in transit between two accounts.
-    total = 0
-    for account in accounts:
-        balance: int = await account.ask(GetBalance(), timeout=ANSWER_TIMEOUT)
-        total += balance
-    return total
+    balances: list[int] = await asyncio.gather(
+        *(account.ask(GetBalance(), timeout=ANSWER_TIMEOUT) for account in accounts)
+    )
+    return tuple(balances)
 
 
 class _InjectedFaultFilter(logging.Filter):
@@ -295,7 +429,9 @@ async def _stop_all(refs: list[ActorRef[Any]]) -> None:
 def _print_summary(result: DemoResult, out: TextIO) -> None:
     settled = result.completed + result.refused
     lines = [
-        f"accounts:            {result.accounts:,}",
+        f"accounts:            {result.accounts:,} ({result.recovered:,} recovered, "
+        f"{result.opened:,} opened)",
+        f"store:               {result.store}: {result.events:,} events persisted",
         f"transfers completed: {result.completed:,}",
         f"transfers refused:   {result.refused:,} (insufficient funds)",
         f"messages processed:  {result.messages:,} in {result.elapsed:.2f} s",
@@ -316,13 +452,13 @@ def _print_summary(result: DemoResult, out: TextIO) -> None:
         )
     if result.conserved:
         lines.append(
-            f"money conserved: yes (total {result.total:,} = "
-            f"{result.accounts:,} accounts x {result.balance:,})"
+            f"money conserved: yes (total {result.total:,} = capital of {result.accounts:,} "
+            "accounts, as at the start)"
         )
     else:
         lines.append(
-            f"money conserved: NO (total {result.total:,}, expected {result.expected_total:,} = "
-            f"{result.accounts:,} accounts x {result.balance:,})"
+            f"money conserved: NO (total {result.total:,}, {result.start_total:,} at the start, "
+            f"capital of {result.accounts:,} accounts {result.capital:,})"
         )
     _say(out, "\n".join(lines))
 

@@ -13,6 +13,7 @@ from ._journal import (
     Journal,
     SnapshotStore,
 )
+from ._postgres import PostgresJournal, PostgresSnapshotStore
 from ._projection import (
     EventEnvelope,
     GetProjectionOffset,
@@ -48,6 +49,8 @@ __all__ = [
     "Persistence",
     "PersistenceError",
     "PersistentActor",
+    "PostgresJournal",
+    "PostgresSnapshotStore",
     "PollProjection",
     "Projection",
     "ProjectionError",

@@ -37,9 +37,11 @@ class Journal(ABC):
         events: Sequence[StoredEvent],
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
-        """Append ``events`` (numbered ``expected_sequence_nr + 1`` on); raise
-        ConcurrencyConflict if the journal's highest number is not
-        ``expected_sequence_nr``."""
+        """Append ``events`` (numbered ``expected_sequence_nr + 1`` on, for
+        ``persistence_id``; ValueError otherwise) and the idempotency record,
+        atomically; durable when it returns. Raise ConcurrencyConflict if the
+        journal's highest number is not ``expected_sequence_nr`` (another
+        writer got there first), also when ``events`` is empty."""
 
     @abstractmethod
     def read_events(
@@ -111,6 +113,7 @@ class InMemoryJournal(Journal):
         events: Sequence[StoredEvent],
         idempotency: IdempotencyRecord | None = None,
     ) -> None:
+        check_append(persistence_id, expected_sequence_nr, events, idempotency)
         if self._highest.get(persistence_id, 0) != expected_sequence_nr:
             raise ConcurrencyConflict(persistence_id, expected_sequence_nr + 1)
         stored = self._events.setdefault(persistence_id, [])
@@ -140,6 +143,11 @@ class InMemoryJournal(Journal):
     async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:
         events = self._events.get(persistence_id, [])
         self._events[persistence_id] = [e for e in events if e.sequence_nr > sequence_nr]
+        self._tagged = [
+            (offset, e)
+            for offset, e in self._tagged
+            if e.persistence_id != persistence_id or e.sequence_nr > sequence_nr
+        ]
 
     async def read_by_tag(
         self, tag: str, after_offset: int, limit: int
@@ -164,7 +172,9 @@ class InMemorySnapshotStore(SnapshotStore):
         self._snapshots: dict[str, list[StoredSnapshot]] = {}
 
     async def save(self, snapshot: StoredSnapshot) -> None:
-        self._snapshots.setdefault(snapshot.persistence_id, []).append(snapshot)
+        snapshots = self._snapshots.setdefault(snapshot.persistence_id, [])
+        snapshots[:] = [s for s in snapshots if s.sequence_nr != snapshot.sequence_nr]
+        snapshots.append(snapshot)
 
     async def load_all(self, persistence_id: str) -> list[StoredSnapshot]:
         return sorted(
@@ -177,6 +187,30 @@ class InMemorySnapshotStore(SnapshotStore):
 
     async def close(self) -> None:
         pass
+
+
+def check_append(
+    persistence_id: str,
+    expected_sequence_nr: int,
+    events: Sequence[StoredEvent],
+    idempotency: IdempotencyRecord | None,
+) -> None:
+    """ValueError unless ``events`` belong to ``persistence_id`` and are numbered
+    ``expected_sequence_nr + 1`` on (a caller's bug, not a conflict)."""
+    number = expected_sequence_nr
+    for event in events:
+        number += 1
+        if event.sequence_nr != number or event.persistence_id != persistence_id:
+            raise ValueError(
+                f"journal: append to {persistence_id!r} after {expected_sequence_nr} got event "
+                f"{event.sequence_nr} of {event.persistence_id!r}; events must be numbered "
+                f"{expected_sequence_nr + 1} on"
+            )
+    if idempotency is not None and idempotency.persistence_id != persistence_id:
+        raise ValueError(
+            f"journal: idempotency record of {idempotency.persistence_id!r} appended to "
+            f"{persistence_id!r}"
+        )
 
 
 def now() -> float:

@@ -1,0 +1,602 @@
+"""PostgreSQL journal and snapshot store (asyncpg).
+
+Durability: the writer connection runs with ``synchronous_commit=on`` unless
+told otherwise, so an ``append`` returns once its batch is flushed to the
+server's WAL (and to synchronous standbys, if the server has any).
+
+Connections: one dedicated writer connection per journal, plus a small pool
+for reads (and for deletions, which need no ordering). One writer is enough
+because it writes whole batches: group commit puts every append that queued
+while the previous transaction committed into the next one (one WAL flush for
+all of them), so more writer connections would add ordering problems without
+saving flushes. It also makes the global ordering safe: every write
+transaction takes a transaction-level advisory lock first, so batches (also
+from other processes sharing the schema) commit one at a time, in the order
+of their BIGSERIAL orderings, and a reader of ``read_by_tag`` that has seen
+offset n will never later find a smaller offset committed (the classic gap
+problem of sequence-numbered journals). Reads go through the pool so that
+many actors recovering at once do not queue behind the writer.
+
+Within a batch: one query reads the highest sequence numbers of the batch's
+persistence ids, the checks run in Python in order (a persistence id written
+twice in one batch sees its first write), and one statement with
+data-modifying CTEs inserts the events, tags, highest numbers and idempotency
+records of every write that passed. If that statement fails anyway (a
+UNIQUE violation from a writer that does not take the lock), the batch is
+redone one write per savepoint so that each fails alone.
+
+Schema: created on first use (``CREATE TABLE IF NOT EXISTS``, under an
+advisory lock so two processes starting at once do not collide), in the
+schema given to the constructor (default ``public``); ``SCHEMA_VERSION`` and
+``migrate`` are the migration story (docs/persistence-backends.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
+from ._records import ConcurrencyConflict, PersistenceError, StoredEvent, StoredSnapshot
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+def _asyncpg() -> ModuleType:
+    """asyncpg, imported on first use (it takes ~85 ms: not for every
+    ``import hewitt``)."""
+    import asyncpg
+
+    return asyncpg
+
+
+#: The schema version this code writes; see ``migrate``.
+SCHEMA_VERSION = 1
+
+SynchronousCommit = Literal["on", "off", "local", "remote_write", "remote_apply"]
+
+_READ_CHUNK = 10_000
+_NO_TAGS = "[]"
+_tags_encoder = msgspec.json.Encoder()
+_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {s}.hewitt_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.hewitt_events (
+    ordering BIGSERIAL PRIMARY KEY,
+    persistence_id TEXT NOT NULL,
+    sequence_nr BIGINT NOT NULL,
+    type_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    payload BYTEA NOT NULL,
+    tags TEXT NOT NULL,
+    timestamp DOUBLE PRECISION NOT NULL,
+    UNIQUE (persistence_id, sequence_nr)
+);
+CREATE TABLE IF NOT EXISTS {s}.hewitt_highest (
+    persistence_id TEXT PRIMARY KEY,
+    sequence_nr BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.hewitt_tags (
+    tag TEXT NOT NULL,
+    ordering BIGINT NOT NULL,
+    PRIMARY KEY (tag, ordering)
+);
+CREATE TABLE IF NOT EXISTS {s}.hewitt_idempotency (
+    persistence_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    outcome BYTEA NOT NULL,
+    timestamp DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (persistence_id, key)
+);
+CREATE TABLE IF NOT EXISTS {s}.hewitt_snapshots (
+    persistence_id TEXT NOT NULL,
+    sequence_nr BIGINT NOT NULL,
+    type_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    payload BYTEA NOT NULL,
+    timestamp DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (persistence_id, sequence_nr)
+);
+"""
+
+_HIGHEST_OF = (
+    "SELECT persistence_id, sequence_nr FROM {s}.hewitt_highest "
+    "WHERE persistence_id = ANY($1::text[])"
+)
+_WRITE = """
+WITH new_events AS (
+    INSERT INTO {s}.hewitt_events
+        (persistence_id, sequence_nr, type_name, version, payload, tags, timestamp)
+    SELECT pid, seq, type_name, version, payload, tags, ts
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::bytea[], $6::text[],
+                $7::float8[]) WITH ORDINALITY AS e(pid, seq, type_name, version, payload, tags,
+                                                   ts, n)
+    ORDER BY n
+    RETURNING ordering, persistence_id, sequence_nr
+), new_tags AS (
+    INSERT INTO {s}.hewitt_tags (tag, ordering)
+    SELECT t.tag, e.ordering
+    FROM unnest($8::text[], $9::bigint[], $10::text[]) AS t(pid, seq, tag)
+    JOIN new_events e ON e.persistence_id = t.pid AND e.sequence_nr = t.seq
+), new_highest AS (
+    INSERT INTO {s}.hewitt_highest (persistence_id, sequence_nr)
+    SELECT * FROM unnest($11::text[], $12::bigint[])
+    ON CONFLICT (persistence_id) DO UPDATE SET sequence_nr = EXCLUDED.sequence_nr
+), new_idempotency AS (
+    INSERT INTO {s}.hewitt_idempotency (persistence_id, key, outcome, timestamp)
+    SELECT * FROM unnest($13::text[], $14::text[], $15::bytea[], $16::float8[])
+    ON CONFLICT (persistence_id, key)
+    DO UPDATE SET outcome = EXCLUDED.outcome, timestamp = EXCLUDED.timestamp
+)
+SELECT count(*) FROM new_events
+"""
+
+_Write = tuple[str, int, Sequence[StoredEvent], IdempotencyRecord | None]
+
+
+def _quote_schema(schema: str) -> str:
+    if not _IDENTIFIER.fullmatch(schema):
+        raise ValueError(f"schema must be a plain SQL identifier, got {schema!r}")
+    return f'"{schema}"'
+
+
+def _lock_key(schema: str, purpose: str) -> int:
+    """A stable 63-bit advisory lock key for ``purpose`` in ``schema``."""
+    return zlib.crc32(f"hewitt:{purpose}:{schema}".encode()) | (0x4E57 << 32)
+
+
+def _encode_tags(tags: tuple[str, ...]) -> str:
+    return _tags_encoder.encode(tags).decode() if tags else _NO_TAGS
+
+
+async def _ensure_schema(connection: asyncpg.Connection, schema: str) -> None:
+    """Create the tables if needed and migrate, once per database and schema
+    at a time (an advisory lock serializes processes starting together)."""
+    quoted = _quote_schema(schema)
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema, "schema"))
+        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        await connection.execute(_SCHEMA.format(s=quoted))
+        await migrate(connection, schema)
+
+
+async def migrate(connection: asyncpg.Connection, schema: str = "public") -> None:
+    """Bring an existing schema to SCHEMA_VERSION, inside the caller's
+    transaction (``_ensure_schema`` holds the schema lock).
+
+    The migration story: every schema change bumps SCHEMA_VERSION and adds a
+    step here, ``if version < N: ...; version = N``; the version row is
+    updated in the same transaction, so a step runs once. Schemas written by
+    newer code are refused, never downgraded. Big data migrations can also be
+    run ahead of time with this function from a maintenance script.
+    """
+    quoted = _quote_schema(schema)
+    version = await connection.fetchval(f"SELECT version FROM {quoted}.hewitt_schema")
+    if version is None:
+        await connection.execute(
+            f"INSERT INTO {quoted}.hewitt_schema (version) VALUES ($1)", SCHEMA_VERSION
+        )
+        return
+    if version > SCHEMA_VERSION:
+        raise PersistenceError(
+            f"journal schema version {version} in {schema!r} is newer than this hewitt "
+            f"({SCHEMA_VERSION}); upgrade hewitt to use it"
+        )
+    # Steps for SCHEMA_VERSION 2 and later go here.
+    if version != SCHEMA_VERSION:
+        await connection.execute(f"UPDATE {quoted}.hewitt_schema SET version = $1", SCHEMA_VERSION)
+
+
+class _Pool:
+    """A lazily created asyncpg pool whose first connection makes the schema."""
+
+    def __init__(self, dsn: str, schema: str, size: int, connect_kwargs: dict[str, Any]) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.size = size
+        self.connect_kwargs = connect_kwargs
+        self._pool: asyncpg.Pool | None = None
+        self._opening: asyncio.Lock | None = None
+        self._closed = False
+
+    async def get(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        if self._closed:
+            raise PersistenceError("the PostgreSQL store is closed")
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                pool = await _asyncpg().create_pool(
+                    self.dsn, min_size=1, max_size=self.size, **self.connect_kwargs
+                )
+                try:
+                    async with pool.acquire() as connection:
+                        await _ensure_schema(connection, self.schema)
+                except BaseException:
+                    await pool.close()
+                    raise
+                self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+class PostgresJournal(Journal):
+    """The journal in PostgreSQL tables (``schema``, default ``public``).
+
+    ``dsn``: a libpq connection string or URL. ``synchronous_commit``: the
+    writer's setting (default "on": an append survives a crash of the server
+    machine once it returns; "off" trades the last few hundred milliseconds
+    of appends for speed). ``read_pool_size``: connections for reads.
+    ``connect_kwargs`` go to asyncpg (for example ``statement_cache_size=0``
+    behind PgBouncer in transaction mode).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        synchronous_commit: SynchronousCommit = "on",
+        read_pool_size: int = 4,
+        **connect_kwargs: Any,
+    ) -> None:
+        self._dsn = dsn
+        self._schema = schema
+        self._s = _quote_schema(schema)
+        self._synchronous_commit = synchronous_commit
+        self._connect_kwargs = connect_kwargs
+        self._reads = _Pool(dsn, schema, read_pool_size, connect_kwargs)
+        self._writer: asyncpg.Connection | None = None
+        self._write_lock = _lock_key(schema, "write")
+        self._pending: list[tuple[_Write, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._closed = False
+        self._sql_highest = _HIGHEST_OF.format(s=self._s)
+        self._sql_write = _WRITE.format(s=self._s)
+
+    # --- appends: group commit on one writer connection -----------------
+
+    async def append(
+        self,
+        persistence_id: str,
+        expected_sequence_nr: int,
+        events: Sequence[StoredEvent],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        if self._closed:
+            raise PersistenceError("the PostgreSQL journal is closed")
+        check_append(persistence_id, expected_sequence_nr, events, idempotency)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append(((persistence_id, expected_sequence_nr, events, idempotency), future))
+        if self._flushing is None:
+            self._flushing = loop.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._write_batch([write for write, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if future.done():
+                            continue
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if result is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(result)
+        finally:
+            self._flushing = None
+
+    async def _connection(self) -> asyncpg.Connection:
+        writer = self._writer
+        if writer is None or writer.is_closed():
+            kwargs = dict(self._connect_kwargs)
+            settings = dict(kwargs.pop("server_settings", None) or {})
+            settings.setdefault("synchronous_commit", self._synchronous_commit)
+            settings.setdefault("application_name", "hewitt-journal-writer")
+            writer = await _asyncpg().connect(self._dsn, server_settings=settings, **kwargs)
+            try:
+                await _ensure_schema(writer, self._schema)
+            except BaseException:
+                await writer.close()
+                raise
+            self._writer = writer
+        return writer
+
+    async def _write_batch(self, writes: list[_Write]) -> list[BaseException | None]:
+        asyncpg = _asyncpg()
+        connection = await self._connection()
+        try:
+            await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
+            try:
+                results = await self._write_together(connection, writes)
+            except asyncpg.PostgresError:
+                # A row the checks did not foresee: one write per savepoint.
+                await connection.execute("ROLLBACK")
+                await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
+                results = [await self._write_one(connection, write) for write in writes]
+            await connection.execute("COMMIT")
+        except BaseException:
+            # Conflicts do not get here (they are results): this is a lost,
+            # broken or interrupted connection, or a server in trouble. Never
+            # reuse the connection (closing it rolls the transaction back);
+            # the next batch connects again.
+            self._writer = None
+            connection.terminate()
+            raise
+        return results
+
+    async def _write_together(
+        self, connection: asyncpg.Connection, writes: list[_Write]
+    ) -> list[BaseException | None]:
+        pids = list({write[0] for write in writes})
+        highest: dict[str, int] = {
+            row[0]: row[1] for row in await connection.fetch(self._sql_highest, pids)
+        }
+        results: list[BaseException | None] = []
+        accepted: list[_Write] = []
+        for write in writes:
+            pid, expected, events, _ = write
+            if highest.get(pid, 0) != expected:
+                results.append(ConcurrencyConflict(pid, expected + 1))
+                continue
+            if events:
+                highest[pid] = events[-1].sequence_nr
+            accepted.append(write)
+            results.append(None)
+        if accepted:
+            await connection.fetchval(self._sql_write, *_columns(accepted))
+        return results
+
+    async def _write_one(
+        self, connection: asyncpg.Connection, write: _Write
+    ) -> BaseException | None:
+        asyncpg = _asyncpg()
+        pid, expected, _, _ = write
+        try:
+            async with connection.transaction():  # a savepoint
+                found = await connection.fetchval(
+                    f"SELECT sequence_nr FROM {self._s}.hewitt_highest WHERE persistence_id = $1",
+                    pid,
+                )
+                if (found or 0) != expected:
+                    return ConcurrencyConflict(pid, expected + 1)
+                await connection.fetchval(self._sql_write, *_columns([write]))
+        except asyncpg.UniqueViolationError:
+            return ConcurrencyConflict(pid, expected + 1)
+        except asyncpg.PostgresError as exc:
+            return PersistenceError(f"journal: append to {pid!r} after {expected} refused: {exc}")
+        return None
+
+    # --- reads ------------------------------------------------------------
+
+    async def read_events(
+        self, persistence_id: str, from_sequence_nr: int = 1, to_sequence_nr: int | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        pool = await self._reads.get()
+        last = to_sequence_nr if to_sequence_nr is not None else 2**62
+        start = from_sequence_nr
+        while True:
+            rows = await pool.fetch(
+                "SELECT sequence_nr, type_name, version, payload, tags, timestamp "
+                f"FROM {self._s}.hewitt_events WHERE persistence_id = $1 "
+                "AND sequence_nr >= $2 AND sequence_nr <= $3 ORDER BY sequence_nr LIMIT $4",
+                persistence_id,
+                start,
+                last,
+                _READ_CHUNK,
+            )
+            for row in rows:
+                yield _event(persistence_id, tuple(row))
+            if len(rows) < _READ_CHUNK:
+                return
+            start = rows[-1][0] + 1
+
+    async def highest_sequence_nr(self, persistence_id: str) -> int:
+        pool = await self._reads.get()
+        found = await pool.fetchval(
+            f"SELECT sequence_nr FROM {self._s}.hewitt_highest WHERE persistence_id = $1",
+            persistence_id,
+        )
+        return int(found or 0)
+
+    async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:
+        pool = await self._reads.get()
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                f"DELETE FROM {self._s}.hewitt_tags WHERE ordering IN (SELECT ordering "
+                f"FROM {self._s}.hewitt_events WHERE persistence_id = $1 AND sequence_nr <= $2)",
+                persistence_id,
+                sequence_nr,
+            )
+            await connection.execute(
+                f"DELETE FROM {self._s}.hewitt_events "
+                "WHERE persistence_id = $1 AND sequence_nr <= $2",
+                persistence_id,
+                sequence_nr,
+            )
+
+    async def read_by_tag(
+        self, tag: str, after_offset: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        pool = await self._reads.get()
+        rows = await pool.fetch(
+            "SELECT e.ordering, e.persistence_id, e.sequence_nr, e.type_name, e.version, "
+            f"e.payload, e.tags, e.timestamp FROM {self._s}.hewitt_tags t "
+            f"JOIN {self._s}.hewitt_events e ON e.ordering = t.ordering "
+            "WHERE t.tag = $1 AND t.ordering > $2 ORDER BY t.ordering LIMIT $3",
+            tag,
+            after_offset,
+            limit,
+        )
+        return [(row[0], _event(row[1], tuple(row)[2:])) for row in rows]
+
+    async def find_idempotency(
+        self, persistence_id: str, key: str, not_before: float
+    ) -> IdempotencyRecord | None:
+        pool = await self._reads.get()
+        row = await pool.fetchrow(
+            f"SELECT outcome, timestamp FROM {self._s}.hewitt_idempotency "
+            "WHERE persistence_id = $1 AND key = $2",
+            persistence_id,
+            key,
+        )
+        if row is None or row[1] < not_before:
+            return None
+        return IdempotencyRecord(persistence_id, key, bytes(row[0]), row[1])
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connections. Idempotent."""
+        self._closed = True
+        if self._flushing is not None:
+            await asyncio.shield(self._flushing)
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.close()
+        await self._reads.close()
+
+
+def _columns(writes: list[_Write]) -> list[list[Any]]:
+    """The 16 array parameters of _WRITE for ``writes``."""
+    event_pid: list[str] = []
+    event_seq: list[int] = []
+    type_names: list[str] = []
+    versions: list[int] = []
+    payloads: list[bytes] = []
+    tags: list[str] = []
+    timestamps: list[float] = []
+    tag_pid: list[str] = []
+    tag_seq: list[int] = []
+    tag_names: list[str] = []
+    highest: dict[str, int] = {}
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+    for pid, _, events, record in writes:
+        for event in events:
+            event_pid.append(pid)
+            event_seq.append(event.sequence_nr)
+            type_names.append(event.type_name)
+            versions.append(event.version)
+            payloads.append(event.payload)
+            tags.append(_encode_tags(event.tags))
+            timestamps.append(event.timestamp)
+            for tag in event.tags:
+                tag_pid.append(pid)
+                tag_seq.append(event.sequence_nr)
+                tag_names.append(tag)
+        if events:
+            highest[pid] = events[-1].sequence_nr
+        if record is not None:
+            idempotency[(pid, record.key)] = record
+    records = list(idempotency.values())
+    return [
+        event_pid,
+        event_seq,
+        type_names,
+        versions,
+        payloads,
+        tags,
+        timestamps,
+        tag_pid,
+        tag_seq,
+        tag_names,
+        list(highest),
+        list(highest.values()),
+        [r.persistence_id for r in records],
+        [r.key for r in records],
+        [r.outcome for r in records],
+        [r.timestamp for r in records],
+    ]
+
+
+def _event(persistence_id: str, row: Sequence[Any]) -> StoredEvent:
+    sequence_nr, type_name, version, payload, tags, timestamp = row
+    try:
+        decoded_tags = _tags_decoder.decode(tags) if tags != _NO_TAGS else ()
+    except msgspec.DecodeError as exc:
+        raise PersistenceError(
+            f"journal: the tags of {persistence_id!r} event {sequence_nr} are unreadable "
+            f"({tags!r}: {exc})"
+        ) from exc
+    return StoredEvent(
+        persistence_id, sequence_nr, type_name, version, bytes(payload), decoded_tags, timestamp
+    )
+
+
+class PostgresSnapshotStore(SnapshotStore):
+    """Snapshots in a PostgreSQL table (same ``schema`` as the journal's, if you like)."""
+
+    def __init__(
+        self, dsn: str, *, schema: str = "public", pool_size: int = 2, **connect_kwargs: Any
+    ) -> None:
+        self._s = _quote_schema(schema)
+        self._pool = _Pool(dsn, schema, pool_size, connect_kwargs)
+
+    async def save(self, snapshot: StoredSnapshot) -> None:
+        pool = await self._pool.get()
+        await pool.execute(
+            f"INSERT INTO {self._s}.hewitt_snapshots (persistence_id, sequence_nr, type_name, "
+            "version, payload, timestamp) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (persistence_id, sequence_nr) DO UPDATE SET type_name = "
+            "EXCLUDED.type_name, version = EXCLUDED.version, payload = EXCLUDED.payload, "
+            "timestamp = EXCLUDED.timestamp",
+            snapshot.persistence_id,
+            snapshot.sequence_nr,
+            snapshot.type_name,
+            snapshot.version,
+            snapshot.payload,
+            snapshot.timestamp,
+        )
+
+    async def load_all(self, persistence_id: str) -> list[StoredSnapshot]:
+        pool = await self._pool.get()
+        rows = await pool.fetch(
+            "SELECT sequence_nr, type_name, version, payload, timestamp "
+            f"FROM {self._s}.hewitt_snapshots WHERE persistence_id = $1 "
+            "ORDER BY sequence_nr DESC",
+            persistence_id,
+        )
+        return [
+            StoredSnapshot(persistence_id, row[0], row[1], row[2], bytes(row[3]), row[4])
+            for row in rows
+        ]
+
+    async def delete_up_to(self, persistence_id: str, sequence_nr: int) -> None:
+        pool = await self._pool.get()
+        await pool.execute(
+            f"DELETE FROM {self._s}.hewitt_snapshots "
+            "WHERE persistence_id = $1 AND sequence_nr <= $2",
+            persistence_id,
+            sequence_nr,
+        )
+
+    async def close(self) -> None:
+        await self._pool.close()

@@ -1,0 +1,138 @@
+"""Backend-specific behaviour beyond the shared contract (test_conformance.py):
+settings, failures of the storage itself, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from hewitt.persistence import (
+    ConcurrencyConflict,
+    PersistenceError,
+    PostgresJournal,
+    SqliteJournal,
+    SqliteSnapshotStore,
+    StoredEvent,
+)
+
+from .conftest import Backend
+from .pgserver import PostgresServer
+
+
+def event(pid: str, nr: int, *tags: str) -> StoredEvent:
+    return StoredEvent(pid, nr, "Test", 1, b"\x01", tags, 1.0)
+
+
+async def test_using_a_closed_store_is_an_error(durable_backend: Backend) -> None:
+    journal, snapshots = durable_backend.journal(), durable_backend.snapshots()
+    await journal.append("a", 0, [event("a", 1)])
+    await journal.close()
+    await snapshots.close()
+    await journal.close()  # idempotent
+    with pytest.raises(PersistenceError, match="closed"):
+        await journal.append("a", 1, [event("a", 2)])
+    with pytest.raises(PersistenceError, match="closed"):
+        await journal.highest_sequence_nr("a")
+    with pytest.raises(PersistenceError, match="closed"):
+        await snapshots.load_all("a")
+
+
+def test_sqlite_refuses_an_unknown_synchronous_setting(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="FULL, NORMAL or EXTRA"):
+        SqliteJournal(tmp_path / "j.db", synchronous="OFF")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="FULL, NORMAL or EXTRA"):
+        SqliteSnapshotStore(tmp_path / "j.db", synchronous="off")  # type: ignore[arg-type]
+
+
+async def test_sqlite_a_file_that_cannot_be_opened_fails_the_appends(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "no such folder" / "j.db")
+    outcomes = await asyncio.gather(
+        *(journal.append(f"p{i}", 0, [event(f"p{i}", 1)]) for i in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+    with pytest.raises(sqlite3.OperationalError):
+        await journal.highest_sequence_nr("p0")
+    await journal.close()
+
+
+async def test_sqlite_normal_durability_works_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path, synchronous="NORMAL")
+    await journal.append("a", 0, [event("a", 1, "t")])
+    with pytest.raises(ConcurrencyConflict):
+        await journal.append("a", 0, [event("a", 1)])
+    await journal.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    reopened = SqliteJournal(path)
+    assert [e async for e in reopened.read_events("a")] == [event("a", 1, "t")]
+    await reopened.close()
+
+
+async def test_sqlite_a_damaged_tags_column_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1, "t"), event("a", 2, "t")])
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE hewitt_events SET tags = '[\"t' WHERE sequence_nr = 2")
+    with pytest.raises(PersistenceError, match=r"'a' event 2"):
+        _ = [e async for e in journal.read_events("a")]
+    await journal.close()
+
+
+async def test_sqlite_rows_written_by_other_code_make_the_batch_fall_back(tmp_path: Path) -> None:
+    # hewitt_highest says 0 but event 1 exists (a file also written by other
+    # code): the UNIQUE constraint still refuses the duplicate, and the batch is
+    # redone one append per savepoint, so the other appends commit.
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1)])
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM hewitt_highest WHERE persistence_id = 'a'")
+    outcomes = await asyncio.gather(
+        journal.append("a", 0, [event("a", 1)]),
+        journal.append("b", 0, [event("b", 1, "t")]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], ConcurrencyConflict)
+    assert outcomes[1] is None
+    assert await journal.highest_sequence_nr("b") == 1
+    assert [e for _, e in await journal.read_by_tag("t", 0, 10)] == [event("b", 1, "t")]
+    await journal.close()
+
+
+async def test_postgres_the_writer_reconnects_after_losing_its_connection(
+    postgres_server: PostgresServer,
+) -> None:
+    journal = PostgresJournal(postgres_server.dsn, schema="reconnect")
+    try:
+        await journal.append("a", 0, [event("a", 1)])
+        admin = await asyncpg.connect(postgres_server.dsn)
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'hewitt-journal-writer'"
+            )
+        finally:
+            await admin.close()
+        assert killed == 1
+        try:
+            await journal.append("a", 1, [event("a", 2)])
+        except Exception as exc:
+            # The batch that finds the connection dead may fail (nothing was
+            # written), with whatever asyncpg makes of it; the next reconnects.
+            assert not isinstance(exc, ConcurrencyConflict)
+            await journal.append("a", 1, [event("a", 2)])
+        assert await journal.highest_sequence_nr("a") == 2
+    finally:
+        await journal.close()
+
+
+async def test_postgres_refuses_a_schema_name_that_is_not_an_identifier() -> None:
+    with pytest.raises(ValueError, match="identifier"):
+        PostgresJournal("postgresql://nowhere/db", schema='x"; DROP TABLE y; --')
