@@ -790,11 +790,6 @@ async def test_a_corrupted_sqlite_event_row_is_a_recovery_error_with_pid_and_seq
         assert (error.persistence_id, error.sequence_nr) == ("acc", 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteJournal decodes a row's tags inside read_events: bad bytes there escape "
-    "as a bare msgspec.DecodeError, with no persistence id or sequence number",
-)
 async def test_a_corrupted_sqlite_tags_column_is_a_recovery_error_with_pid_and_seq(
     tmp_path: Path,
 ) -> None:

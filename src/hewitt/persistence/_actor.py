@@ -159,6 +159,8 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
                 stored = await anext(events)
             except StopAsyncIteration:
                 break
+            except RecoveryError:
+                raise  # the journal names the damaged row itself
             except Exception as exc:  # a row the journal itself cannot read
                 raise RecoveryError(
                     pid, sequence_nr + 1, f"unreadable journal row: {exc!r}"

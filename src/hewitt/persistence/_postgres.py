@@ -43,7 +43,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
-from ._records import ConcurrencyConflict, PersistenceError, StoredEvent, StoredSnapshot
+from ._records import (
+    ConcurrencyConflict,
+    PersistenceError,
+    RecoveryError,
+    StoredEvent,
+    StoredSnapshot,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -542,9 +548,8 @@ def _event(persistence_id: str, row: Sequence[Any]) -> StoredEvent:
     try:
         decoded_tags = _tags_decoder.decode(tags) if tags != _NO_TAGS else ()
     except msgspec.DecodeError as exc:
-        raise PersistenceError(
-            f"journal: the tags of {persistence_id!r} event {sequence_nr} are unreadable "
-            f"({tags!r}: {exc})"
+        raise RecoveryError(
+            persistence_id, sequence_nr, f"the event's tags are unreadable ({tags!r}: {exc})"
         ) from exc
     return StoredEvent(
         persistence_id, sequence_nr, type_name, version, bytes(payload), decoded_tags, timestamp

@@ -42,7 +42,13 @@ from typing import Any, Literal
 import msgspec
 
 from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
-from ._records import ConcurrencyConflict, PersistenceError, StoredEvent, StoredSnapshot
+from ._records import (
+    ConcurrencyConflict,
+    PersistenceError,
+    RecoveryError,
+    StoredEvent,
+    StoredSnapshot,
+)
 
 #: The schema version this code writes; see ``migrate``.
 SCHEMA_VERSION = 1
@@ -670,9 +676,8 @@ def _event(persistence_id: str, row: tuple[Any, ...]) -> StoredEvent:
     try:
         decoded_tags = _tags_decoder.decode(tags) if tags != _NO_TAGS else ()
     except msgspec.DecodeError as exc:
-        raise PersistenceError(
-            f"journal: the tags of {persistence_id!r} event {sequence_nr} are unreadable "
-            f"({tags!r}: {exc})"
+        raise RecoveryError(
+            persistence_id, sequence_nr, f"the event's tags are unreadable ({tags!r}: {exc})"
         ) from exc
     return StoredEvent(
         persistence_id, sequence_nr, type_name, version, bytes(payload), decoded_tags, timestamp

@@ -80,7 +80,7 @@ async def test_sqlite_a_damaged_tags_column_names_the_row(tmp_path: Path) -> Non
     await journal.append("a", 0, [event("a", 1, "t"), event("a", 2, "t")])
     with sqlite3.connect(path) as db:
         db.execute("UPDATE hewitt_events SET tags = '[\"t' WHERE sequence_nr = 2")
-    with pytest.raises(PersistenceError, match=r"'a' event 2"):
+    with pytest.raises(PersistenceError, match=r"'a' failed at sequence number 2"):
         _ = [e async for e in journal.read_events("a")]
     await journal.close()
 
