@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from hewitt import ActorSystem
 from hewitt.testing import TestProbe
+from tests.integration.examples_loader import EXAMPLES, load
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = [
     "counter_threads",
     "kv_store",
@@ -22,19 +19,6 @@ EXAMPLE_NAMES = [
     "counter_printer",
     "bank_transfer",
 ]
-
-
-def load(name: str) -> ModuleType:
-    """Import examples/<name>.py (examples/ is not a package)."""
-    module_name = f"hewitt_example_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_counter_threads_counts_every_increment() -> None:

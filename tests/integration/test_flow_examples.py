@@ -4,33 +4,17 @@ actors on virtual time (exact timer behaviour), and their script."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 import hewitt
 from hewitt.testing import VirtualClock
+from tests.integration.examples_loader import EXAMPLES, load
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ["hot_counter"]
-
-
-def load(name: str) -> ModuleType:
-    """Import examples/<name>.py (examples/ is not a package)."""
-    module_name = f"hewitt_example_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 hot = load("hot_counter")

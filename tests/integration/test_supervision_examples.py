@@ -7,35 +7,19 @@ lifecycle events, in order) and checks that the example observed exactly that.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from hewitt import ActorSystem, ChildSpec, RestartIntensityExceeded, Supervisor
 from hewitt.supervision import WhichChildren
+from tests.integration.examples_loader import EXAMPLES, load
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ["stock_fetcher", "chat_room", "kv_supervisor"]
-
-
-def load(name: str) -> ModuleType:
-    """Import examples/<name>.py (examples/ is not a package)."""
-    module_name = f"hewitt_example_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
