@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 import hewitt
@@ -209,16 +209,20 @@ class TimerStarter(Actor[Any]):
             self.done.set_result((self.start_secs, time.perf_counter() - self.due_at))
 
 
+async def _timed_tells(tell: Callable[[str], None], n: int, done: asyncio.Future[None]) -> float:
+    """Tell n messages back to back; messages per second until ``done``."""
+    message = "inc"
+    t0 = time.perf_counter()
+    for _ in range(n):
+        tell(message)
+    await done
+    return n / (time.perf_counter() - t0)
+
+
 async def _tell(n: int) -> Metrics:
     async with ActorSystem("bench") as system:
         done = asyncio.get_running_loop().create_future()
-        tell = system.spawn(Counter, n, done).tell
-        message = "inc"
-        t0 = time.perf_counter()
-        for _ in range(n):
-            tell(message)
-        await done
-        return {"msgs_per_s": n / (time.perf_counter() - t0)}
+        return {"msgs_per_s": await _timed_tells(system.spawn(Counter, n, done).tell, n, done)}
 
 
 def _child(system: ActorSystem, supervisor: ActorRef[Any]) -> ActorRef[Any]:
@@ -232,12 +236,7 @@ async def _tell_supervised(n: int) -> Metrics:
     async with ActorSystem("bench") as system:
         done = asyncio.get_running_loop().create_future()
         tell = _child(system, system.spawn(Supervisor, Counter, n, done)).tell
-        message = "inc"
-        t0 = time.perf_counter()
-        for _ in range(n):
-            tell(message)
-        await done
-        return {"msgs_per_s": n / (time.perf_counter() - t0)}
+        return {"msgs_per_s": await _timed_tells(tell, n, done)}
 
 
 async def _tell_bounded(n: int) -> Metrics:
@@ -246,15 +245,9 @@ async def _tell_bounded(n: int) -> Metrics:
         done = asyncio.get_running_loop().create_future()
         mailbox = hewitt.Mailbox.bounded(n, hewitt.Overflow.DROP_NEWEST)
         counter = system.spawn(Counter, n, done, mailbox=mailbox)
-        tell = counter.tell
-        message = "inc"
-        t0 = time.perf_counter()
-        for _ in range(n):
-            tell(message)
-        await done
-        elapsed = time.perf_counter() - t0
+        rate = await _timed_tells(counter.tell, n, done)
         _check_bounded(system, counter, n, n)
-        return {"msgs_per_s": n / elapsed}
+        return {"msgs_per_s": rate}
 
 
 async def _tell_router(n: int) -> Metrics:
@@ -265,13 +258,7 @@ async def _tell_router(n: int) -> Metrics:
         done = asyncio.get_running_loop().create_future()
         router = system.spawn(Pool, RoundRobin(), Counter, n, done, size=1)
         await router.ask(GetRoutees())  # the pool has started its routee
-        tell = router.tell
-        message = "inc"
-        t0 = time.perf_counter()
-        for _ in range(n):
-            tell(message)
-        await done
-        return {"msgs_per_s": n / (time.perf_counter() - t0)}
+        return {"msgs_per_s": await _timed_tells(router.tell, n, done)}
 
 
 async def _send_block(n: int) -> Metrics:

@@ -46,9 +46,10 @@ from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
 from ._records import (
     ConcurrencyConflict,
     PersistenceError,
-    RecoveryError,
     StoredEvent,
     StoredSnapshot,
+    encode_tags,
+    event_from_row,
 )
 
 if TYPE_CHECKING:
@@ -158,10 +159,6 @@ def _quote_schema(schema: str) -> str:
 def _lock_key(schema: str, purpose: str) -> int:
     """A stable 63-bit advisory lock key for ``purpose`` in ``schema``."""
     return zlib.crc32(f"hewitt:{purpose}:{schema}".encode()) | (0x4E57 << 32)
-
-
-def _encode_tags(tags: tuple[str, ...]) -> str:
-    return _tags_encoder.encode(tags).decode() if tags else _NO_TAGS
 
 
 async def _ensure_schema(connection: asyncpg.Connection, schema: str) -> None:
@@ -422,7 +419,7 @@ class PostgresJournal(Journal):
                 _READ_CHUNK,
             )
             for row in rows:
-                yield _event(persistence_id, tuple(row))
+                yield event_from_row(persistence_id, tuple(row))
             if len(rows) < _READ_CHUNK:
                 return
             start = rows[-1][0] + 1
@@ -464,7 +461,7 @@ class PostgresJournal(Journal):
             after_offset,
             limit,
         )
-        return [(row[0], _event(row[1], tuple(row)[2:])) for row in rows]
+        return [(row[0], event_from_row(row[1], tuple(row)[2:])) for row in rows]
 
     async def find_idempotency(
         self, persistence_id: str, key: str, not_before: float
@@ -512,7 +509,7 @@ def _columns(writes: list[_Write]) -> list[list[Any]]:
             type_names.append(event.type_name)
             versions.append(event.version)
             payloads.append(event.payload)
-            tags.append(_encode_tags(event.tags))
+            tags.append(encode_tags(event.tags))
             timestamps.append(event.timestamp)
             for tag in event.tags:
                 tag_pid.append(pid)
@@ -541,19 +538,6 @@ def _columns(writes: list[_Write]) -> list[list[Any]]:
         [r.outcome for r in records],
         [r.timestamp for r in records],
     ]
-
-
-def _event(persistence_id: str, row: Sequence[Any]) -> StoredEvent:
-    sequence_nr, type_name, version, payload, tags, timestamp = row
-    try:
-        decoded_tags = _tags_decoder.decode(tags) if tags != _NO_TAGS else ()
-    except msgspec.DecodeError as exc:
-        raise RecoveryError(
-            persistence_id, sequence_nr, f"the event's tags are unreadable ({tags!r}: {exc})"
-        ) from exc
-    return StoredEvent(
-        persistence_id, sequence_nr, type_name, version, bytes(payload), decoded_tags, timestamp
-    )
 
 
 class PostgresSnapshotStore(SnapshotStore):

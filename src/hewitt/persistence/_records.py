@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+from typing import Any
+
 import msgspec
 
 from .._runtime._errors import HewittError
@@ -60,3 +64,30 @@ class RecoveryError(PersistenceError):
 
 class UnknownEventType(PersistenceError):
     """A stored event or snapshot names a type (or version) that no code registers."""
+
+
+# How both SQL backends store an event's tags: a JSON array in a text column.
+NO_TAGS = "[]"
+_tags_encoder = msgspec.json.Encoder()
+_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
+
+
+@functools.lru_cache(maxsize=4096)  # an application has few distinct tag sets
+def encode_tags(tags: tuple[str, ...]) -> str:
+    """The tags column of an event."""
+    return _tags_encoder.encode(tags).decode() if tags else NO_TAGS
+
+
+def event_from_row(persistence_id: str, row: Sequence[Any]) -> StoredEvent:
+    """A StoredEvent from (sequence_nr, type_name, version, payload, tags, timestamp);
+    unreadable tags are a RecoveryError naming the persistence id and sequence number."""
+    sequence_nr, type_name, version, payload, tags, timestamp = row
+    try:
+        decoded_tags = _tags_decoder.decode(tags) if tags != NO_TAGS else ()
+    except msgspec.DecodeError as exc:
+        raise RecoveryError(
+            persistence_id, sequence_nr, f"the event's tags are unreadable ({tags!r}: {exc})"
+        ) from exc
+    return StoredEvent(
+        persistence_id, sequence_nr, type_name, version, bytes(payload), decoded_tags, timestamp
+    )

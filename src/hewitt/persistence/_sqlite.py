@@ -45,9 +45,10 @@ from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
 from ._records import (
     ConcurrencyConflict,
     PersistenceError,
-    RecoveryError,
     StoredEvent,
     StoredSnapshot,
+    encode_tags,
+    event_from_row,
 )
 
 #: The schema version this code writes; see ``migrate``.
@@ -428,11 +429,6 @@ _MAX_ROWS = 1024  # the largest (8 columns x 1024 rows < SQLite's 32766 paramete
 _NO_TAGS = "[]"
 
 
-@functools.lru_cache(maxsize=4096)  # an application has few distinct tag sets
-def _encode_tags(tags: tuple[str, ...]) -> str:
-    return _tags_encoder.encode(tags).decode() if tags else _NO_TAGS
-
-
 @functools.cache
 def _sized(statement: str, width: int, size: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
@@ -541,7 +537,7 @@ def _write_together(db: sqlite3.Connection, writes: list[_Write]) -> list[BaseEx
                     event.type_name,
                     event.version,
                     event.payload,
-                    _encode_tags(tags),
+                    encode_tags(tags),
                     event.timestamp,
                 )
             )
@@ -580,7 +576,7 @@ def _write_one(db: sqlite3.Connection, write: _Write) -> BaseException | None:
                     event.type_name,
                     event.version,
                     event.payload,
-                    _encode_tags(event.tags),
+                    encode_tags(event.tags),
                     event.timestamp,
                 ),
             )
@@ -671,19 +667,6 @@ class SqliteJournal(Journal):
         await self._reader.close()
 
 
-def _event(persistence_id: str, row: tuple[Any, ...]) -> StoredEvent:
-    sequence_nr, type_name, version, payload, tags, timestamp = row
-    try:
-        decoded_tags = _tags_decoder.decode(tags) if tags != _NO_TAGS else ()
-    except msgspec.DecodeError as exc:
-        raise RecoveryError(
-            persistence_id, sequence_nr, f"the event's tags are unreadable ({tags!r}: {exc})"
-        ) from exc
-    return StoredEvent(
-        persistence_id, sequence_nr, type_name, version, bytes(payload), decoded_tags, timestamp
-    )
-
-
 def _read_events(
     db: sqlite3.Connection, persistence_id: str, start: int, last: int
 ) -> list[StoredEvent]:
@@ -693,7 +676,7 @@ def _read_events(
         "ORDER BY sequence_nr LIMIT ?",
         (persistence_id, start, last, _READ_CHUNK),
     ).fetchall()
-    return [_event(persistence_id, row) for row in rows]
+    return [event_from_row(persistence_id, row) for row in rows]
 
 
 def _highest(db: sqlite3.Connection, persistence_id: str) -> int:
@@ -731,7 +714,7 @@ def _read_by_tag(
         "WHERE t.tag = ? AND t.ordering > ? ORDER BY t.ordering LIMIT ?",
         (tag, after_offset, limit),
     ).fetchall()
-    return [(row[0], _event(row[1], row[2:])) for row in rows]
+    return [(row[0], event_from_row(row[1], row[2:])) for row in rows]
 
 
 def _find_idempotency(
