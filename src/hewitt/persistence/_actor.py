@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
@@ -238,9 +239,14 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
             if replied and sender is not None:
                 sender.tell(original, self.context.self)
             return
-        await self._persist(self.on_command(self.state, command), key)
+        persisting = self._persist(self.on_command(self.state, command), key)
+        if persisting is not None:
+            await persisting
 
-    async def _persist(self, effect: Effect[E], key: str | None) -> None:
+    def _persist(self, effect: Effect[E], key: str | None) -> Awaitable[None] | None:
+        """Encode the events, compute the state and the reply, and start the
+        append. The common case (no snapshot due) returns the journal's future
+        with a callback that applies the state and replies: no task per command."""
         persistence = self._persistence
         codec = persistence.codec
         pid = self.persistence_id
@@ -265,39 +271,73 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
                 None if reply is _NO_REPLY else reply, reply is not _NO_REPLY
             )
             idempotency = IdempotencyRecord(pid, key, outcome, timestamp)
-        if stored or idempotency is not None:
-            await persistence.journal.append(pid, self.sequence_nr, stored, idempotency)
+        if not stored and idempotency is None:  # a snapshot on demand, nothing to persist
+            self._persisted(state, sequence_nr, reply, sender)
+            return self._maybe_snapshot(effect.snapshot)
+        appended = persistence.journal.append_soon(pid, self.sequence_nr, stored, idempotency)
+        if self._snapshot_due(effect.snapshot, sequence_nr):
+            return self._persist_and_snapshot(
+                appended, state, sequence_nr, reply, sender, effect.snapshot
+            )
+
+        def persisted(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._persisted(state, sequence_nr, reply, sender)
+
+        # Runs before the cell's own callback (added after it), which then
+        # starts on the next command, or handles the append's failure.
+        appended.add_done_callback(persisted)
+        return appended
+
+    def _persisted(self, state: S, sequence_nr: int, reply: Any, sender: Any) -> None:
+        """The events are durable: apply the state, then acknowledge."""
         self.state = state
         self.sequence_nr = sequence_nr
         if reply is not _NO_REPLY and sender is not None:
             sender.tell(reply, self.context.self)
-        await self._maybe_snapshot(effect.snapshot)
+
+    async def _persist_and_snapshot(
+        self,
+        appended: Awaitable[None],
+        state: S,
+        sequence_nr: int,
+        reply: Any,
+        sender: Any,
+        requested: bool,
+    ) -> None:
+        await appended
+        self._persisted(state, sequence_nr, reply, sender)
+        await self._maybe_snapshot(requested)
+
+    def _snapshot_due(self, requested: bool, sequence_nr: int) -> bool:
+        """Whether a snapshot is to be taken at ``sequence_nr`` (see the class attributes)."""
+        if self._persistence.snapshots is None or sequence_nr == self._last_snapshot_nr:
+            return False
+        if requested:
+            return True
+        every = type(self).snapshot_every
+        if every is not None and sequence_nr - self._last_snapshot_nr >= every:
+            return True
+        interval = type(self).snapshot_interval
+        return (
+            interval is not None
+            and self.context.system.clock.now() - self._last_snapshot_at >= interval
+        )
 
     async def _maybe_snapshot(self, requested: bool) -> None:
-        persistence = self._persistence
-        snapshots = persistence.snapshots
-        if snapshots is None or self.sequence_nr == self._last_snapshot_nr:
+        if not self._snapshot_due(requested, self.sequence_nr):
             return
-        due = requested
-        every = type(self).snapshot_every
-        if every is not None and self.sequence_nr - self._last_snapshot_nr >= every:
-            due = True
-        interval = type(self).snapshot_interval
-        clock = self.context.system.clock
-        if interval is not None and clock.now() - self._last_snapshot_at >= interval:
-            due = True
-        if due:
-            # The events are durable and acknowledged: a failed snapshot must not
-            # fail the command (its retry would persist the events again).
-            try:
-                await self.save_snapshot()
-            except Exception as exc:
-                logger.error(
-                    "snapshot of %r at sequence number %d failed; recovery will replay more",
-                    self.persistence_id,
-                    self.sequence_nr,
-                    exc_info=exc,
-                )
+        # The events are durable and acknowledged: a failed snapshot must not
+        # fail the command (its retry would persist the events again).
+        try:
+            await self.save_snapshot()
+        except Exception as exc:
+            logger.error(
+                "snapshot of %r at sequence number %d failed; recovery will replay more",
+                self.persistence_id,
+                self.sequence_nr,
+                exc_info=exc,
+            )
 
     async def save_snapshot(self) -> None:
         """Snapshot the current state now (also used by snapshot_every/interval)."""

@@ -12,7 +12,7 @@ import msgspec
 from ._records import ConcurrencyConflict, StoredEvent, StoredSnapshot
 
 
-class IdempotencyRecord(msgspec.Struct, frozen=True):
+class IdempotencyRecord(msgspec.Struct, frozen=True, gc=False):
     """The outcome of a command with an idempotency key, written with its events."""
 
     persistence_id: str
@@ -42,6 +42,20 @@ class Journal(ABC):
         atomically; durable when it returns. Raise ConcurrencyConflict if the
         journal's highest number is not ``expected_sequence_nr`` (another
         writer got there first), also when ``events`` is empty."""
+
+    def append_soon(
+        self,
+        persistence_id: str,
+        expected_sequence_nr: int,
+        events: Sequence[StoredEvent],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> asyncio.Future[None]:
+        """``append``, started now on the running loop, as a future (done when
+        durable). Persistent actors use it; backends whose writer already
+        works with futures override it to save a task per append."""
+        return asyncio.ensure_future(
+            self.append(persistence_id, expected_sequence_nr, events, idempotency)
+        )
 
     @abstractmethod
     def read_events(

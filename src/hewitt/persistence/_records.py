@@ -11,7 +11,7 @@ import msgspec
 from .._runtime._errors import HewittError
 
 
-class StoredEvent(msgspec.Struct, frozen=True):
+class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     """One event as a journal stores it: encoded, typed, versioned, tagged."""
 
     persistence_id: str

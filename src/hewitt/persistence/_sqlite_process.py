@@ -1,0 +1,268 @@
+"""The process writer of a SQLite journal (the default): the event loop's end.
+
+Why a process: the SQL work of a batch (binding every value, the B-tree
+inserts, the fsync) is several microseconds per event, and on a thread of the
+application's process the Python part of it takes turns on the GIL with the
+event loop that runs the actors; the writer process (``_sqlite_worker``) does
+it on another core. The loop's share is one ``msgpack`` encoding per loop
+iteration for all the appends made in it, a pipe write, and the replies.
+
+The writer starts at the first write and is bound to the loop that made it;
+if it dies, the appends it had not confirmed fail (they may or may not be
+committed: recovery reads what is there) and the next write starts a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import itertools
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from ._records import ConcurrencyConflict, PersistenceError
+from ._sqlite_protocol import (
+    CONFLICT,
+    OK,
+    PIPE_BYTES,
+    SQLITE_ERROR,
+    AppendRequest,
+    DeleteRequest,
+    Reply,
+    Request,
+    frame,
+    reply_decoder,
+    request_encoder,
+    take_frames,
+)
+from ._sqlite_sql import Synchronous, Write, check_synchronous
+
+#: The directory holding the ``hewitt`` package, for the writer's imports.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class ProcessWriter:
+    """Sends appends to the writer process and settles their futures."""
+
+    def __init__(self, path: str | Path, synchronous: Synchronous) -> None:
+        check_synchronous(synchronous)
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.closed = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._pending: list[Request] = []
+        self._unsent = bytearray()
+        self._received = bytearray()
+        self._exited: asyncio.Future[int] | None = None
+
+    # ------------------------------------------------------------------
+    # Requests
+
+    def append(self, write: Write) -> asyncio.Future[None]:
+        """Send ``write`` (with everything else appended in this loop
+        iteration); the future is done once its batch is committed."""
+        persistence_id, expected, events, idempotency = write
+        future, request_id = self._future()
+        self._pending.append(
+            AppendRequest(request_id, persistence_id, expected, events, idempotency)
+        )
+        return future
+
+    async def delete_events(self, persistence_id: str, sequence_nr: int) -> None:
+        future, request_id = self._future()
+        self._pending.append(DeleteRequest(request_id, persistence_id, sequence_nr))
+        await future
+
+    def _future(self) -> tuple[asyncio.Future[None], int]:
+        """A future for the request about to be queued, and its id."""
+        loop = self._bound_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        request_id = next(self._ids)
+        self._waiting[request_id] = future
+        if not self._pending:
+            loop.call_soon(self._flush)
+        return future, request_id
+
+    def _bound_loop(self) -> asyncio.AbstractEventLoop:
+        if self.closed:
+            raise PersistenceError(f"the SQLite journal {self.path!r} is closed")
+        loop = asyncio.get_running_loop()
+        if self._process is not None and loop is not self._loop:
+            assert self._loop is not None
+            if not self._loop.is_closed():
+                raise PersistenceError(
+                    f"the SQLite journal {self.path!r} is in use on another event loop; "
+                    "a journal serves one loop (open one per loop)"
+                )
+            self._stop_process()  # its loop is gone: nobody waits for it
+        if self._process is None:
+            self._start(loop)
+        return loop
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, environment.get("PYTHONPATH")) if p
+        )
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hewitt.persistence._sqlite_worker",
+                self.path,
+                self.synchronous,
+                str(os.getpid()),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=environment,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        for pipe in (process.stdin, process.stdout):
+            with contextlib.suppress(
+                OSError, AttributeError
+            ):  # Linux only; a bigger batch per write
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            os.set_blocking(pipe.fileno(), False)
+        self._process = process
+        self._loop = loop
+        self._exited = loop.create_future()
+        loop.add_reader(process.stdout.fileno(), self._readable)
+
+    # ------------------------------------------------------------------
+    # The pipes
+
+    def _flush(self) -> None:
+        requests, self._pending = self._pending, []
+        if not requests or self._process is None:
+            return
+        self._send(frame(request_encoder.encode(requests)))
+
+    def _send(self, data: bytes) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        if self._unsent:  # the writer is behind: keep the order
+            self._unsent += data
+            return
+        try:
+            written = os.write(self._process.stdin.fileno(), data)
+        except BlockingIOError:
+            written = 0
+        except BrokenPipeError:
+            return  # it died; _readable sees the end of its output and fails the waiting
+        if written < len(data):
+            self._unsent += data[written:]
+            assert self._loop is not None
+            self._loop.add_writer(self._process.stdin.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        fd = self._process.stdin.fileno()
+        try:
+            written = os.write(fd, self._unsent)
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            written = len(self._unsent)
+        del self._unsent[:written]
+        if not self._unsent:
+            assert self._loop is not None
+            self._loop.remove_writer(fd)
+            if self.closed:
+                self._process.stdin.close()
+
+    def _readable(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        try:
+            chunk = os.read(self._process.stdout.fileno(), PIPE_BYTES)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self._on_exit()
+            return
+        self._received += chunk
+        for payload in take_frames(self._received):
+            self._settle(reply_decoder.decode(payload))
+
+    def _settle(self, replies: list[Reply]) -> None:
+        waiting = self._waiting
+        for reply in replies:
+            future = waiting.pop(reply.id, None)
+            if future is None or future.done():  # cancelled meanwhile
+                continue
+            if reply.kind == OK:
+                future.set_result(None)
+            else:
+                future.set_exception(self._error(reply))
+
+    def _error(self, reply: Reply) -> BaseException:
+        if reply.kind == CONFLICT:
+            return ConcurrencyConflict(reply.message, reply.sequence_nr)
+        if reply.kind == SQLITE_ERROR:
+            error_class = getattr(sqlite3, reply.name, None)
+            if isinstance(error_class, type) and issubclass(error_class, sqlite3.Error):
+                return error_class(reply.message)
+        return PersistenceError(
+            f"the SQLite journal {self.path!r} failed to write: {reply.name}: {reply.message}"
+        )
+
+    def _on_exit(self) -> None:
+        """The writer's output ended: it exited (closed, or died)."""
+        process = self._process
+        assert process is not None and self._loop is not None and self._exited is not None
+        self._loop.remove_reader(process.stdout.fileno())  # type: ignore[union-attr]
+        if self._unsent:
+            self._loop.remove_writer(process.stdin.fileno())  # type: ignore[union-attr]
+            self._unsent.clear()
+        code = process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        waiting, self._waiting = self._waiting, {}
+        failure = PersistenceError(
+            f"the SQLite writer process of {self.path!r} exited with code {code}; "
+            "appends it had not confirmed may or may not be committed"
+        )
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(failure)
+        self._process = None
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    def _stop_process(self) -> None:
+        """Stop a writer whose loop is gone: close its input, wait for it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        process.wait()
+        self._waiting.clear()
+        self._pending.clear()
+        self._unsent.clear()
+        self._received.clear()
+
+    async def close(self) -> None:
+        """Send what is pending, let the writer commit it and exit."""
+        if self.closed:
+            return
+        self.closed = True
+        process = self._process
+        if process is None:
+            return
+        if asyncio.get_running_loop() is not self._loop:
+            self._stop_process()
+            return
+        self._flush()
+        assert process.stdin is not None and self._exited is not None
+        if not self._unsent:
+            process.stdin.close()  # else _writable closes it once all is sent
+        await self._exited

@@ -1,0 +1,71 @@
+"""The protocol between a SQLite journal and its writer process (``_sqlite_worker``).
+
+Frames: a 4-byte little-endian length, then msgpack of a list of requests (to
+the writer) or of replies (back), decoded by msgspec into exactly these types:
+bytes from the pipe are never unpickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from ._journal import IdempotencyRecord
+from ._records import StoredEvent
+
+#: Bytes asked of the pipe per read, and the pipe size asked of the kernel.
+PIPE_BYTES = 1 << 20
+
+
+class AppendRequest(msgspec.Struct, array_like=True, tag=0):
+    id: int
+    persistence_id: str
+    expected_sequence_nr: int
+    events: Sequence[StoredEvent]
+    idempotency: IdempotencyRecord | None
+
+
+class DeleteRequest(msgspec.Struct, array_like=True, tag=1):
+    id: int
+    persistence_id: str
+    sequence_nr: int
+
+
+Request = AppendRequest | DeleteRequest
+
+#: Reply kinds: done, a ConcurrencyConflict (``message`` is the persistence
+#: id), an error of sqlite3 (``name`` is its class), any other error.
+OK, CONFLICT, SQLITE_ERROR, ERROR = 0, 1, 2, 3
+
+
+class Reply(msgspec.Struct, array_like=True):
+    id: int
+    kind: int = OK
+    name: str = ""
+    message: str = ""
+    sequence_nr: int = 0
+
+
+request_encoder = msgspec.msgpack.Encoder()
+request_decoder = msgspec.msgpack.Decoder(list[Request])
+reply_encoder = msgspec.msgpack.Encoder()
+reply_decoder = msgspec.msgpack.Decoder(list[Reply])
+
+
+def frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "little") + payload
+
+
+def take_frames(buffer: bytearray) -> list[bytes]:
+    """The complete frames at the start of ``buffer``, removed from it."""
+    frames: list[bytes] = []
+    start = 0
+    while len(buffer) - start >= 4:
+        size = int.from_bytes(buffer[start : start + 4], "little")
+        if len(buffer) - start - 4 < size:
+            break
+        frames.append(bytes(buffer[start + 4 : start + 4 + size]))
+        start += 4 + size
+    del buffer[:start]
+    return frames

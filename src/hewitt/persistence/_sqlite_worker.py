@@ -1,0 +1,181 @@
+"""The writer process of a SQLite journal, and the protocol it speaks.
+
+``python -m hewitt.persistence._sqlite_worker PATH SYNCHRONOUS PARENT_PID``:
+requests come on stdin and replies go out on stdout, both as frames (a
+4-byte little-endian length, then msgpack: typed structs, decoded with
+msgspec into exactly these types, never unpickled). The process owns the
+journal's only writing connection; it takes every request that has arrived,
+writes the appends in one transaction (one fsync; see
+``_sqlite_sql.write_batch``) and replies once it is committed. Big batches
+are written in two halves, so that the event loop runs the actors of the
+first half while the second commits.
+
+It exits when stdin closes (the journal closed it, after its last request),
+and on Linux at once when its parent dies (``PR_SET_PDEATHSIG``): a killed
+application must not leave a writer that commits after it, while the next
+run already reads the journal. Either way SQLite keeps every transaction
+whole: a batch not committed is not there.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import select
+import sqlite3
+import sys
+from collections import deque
+
+from ._records import ConcurrencyConflict
+from ._sqlite_protocol import (
+    CONFLICT,
+    ERROR,
+    PIPE_BYTES,
+    SQLITE_ERROR,
+    AppendRequest,
+    DeleteRequest,
+    Reply,
+    Request,
+    frame,
+    reply_encoder,
+    request_decoder,
+    take_frames,
+)
+from ._sqlite_sql import (
+    Synchronous,
+    Write,
+    check_synchronous,
+    connect,
+    delete_events,
+    write_batch,
+)
+
+#: A batch of at least this many appends is written as two transactions.
+SPLIT_AT = 64
+#: The writer's first-generation GC threshold (see main).
+GC_THRESHOLD = 100_000
+
+
+def reply_for(request_id: int, outcome: BaseException | None) -> Reply:
+    if outcome is None:
+        return Reply(request_id)
+    if isinstance(outcome, ConcurrencyConflict):
+        return Reply(
+            request_id, CONFLICT, message=outcome.persistence_id, sequence_nr=outcome.sequence_nr
+        )
+    kind = SQLITE_ERROR if isinstance(outcome, sqlite3.Error) else ERROR
+    return Reply(request_id, kind, type(outcome).__name__, str(outcome))
+
+
+class Worker:
+    """The loop of the process: read what has arrived, write, commit, reply."""
+
+    def __init__(self, path: str, synchronous: Synchronous, fd_in: int, fd_out: int) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.fd_in = fd_in
+        self.fd_out = fd_out
+        self.buffer = bytearray()
+        self.queue: deque[Request] = deque()
+        self.db: sqlite3.Connection | None = None
+        self.eof = False
+
+    def serve(self) -> None:
+        while True:
+            self.read(block=not self.queue and not self.eof)
+            if not self.queue:
+                if self.eof:
+                    break
+                continue
+            self.run_some()
+        if self.db is not None:
+            self.db.close()
+
+    def read(self, *, block: bool) -> None:
+        """Queue the requests that have arrived (wait for some if ``block``)."""
+        while not self.eof:
+            if not block and not select.select([self.fd_in], [], [], 0)[0]:
+                return
+            chunk = os.read(self.fd_in, PIPE_BYTES)
+            if not chunk:
+                self.eof = True
+                break
+            self.buffer += chunk
+            for payload in take_frames(self.buffer):
+                self.queue.extend(request_decoder.decode(payload))
+            block = False
+
+    def run_some(self) -> None:
+        """Write the appends at the head of the queue (half of them if many and
+        more may come), or run the delete there, and reply."""
+        head = self.queue[0]
+        if isinstance(head, DeleteRequest):
+            self.queue.popleft()
+            self.send([reply_for(head.id, self.delete(head))])
+            return
+        count = 0
+        for request in self.queue:
+            if not isinstance(request, AppendRequest):
+                break
+            count += 1
+        if count >= SPLIT_AT and not self.eof:
+            count //= 2
+        appends = [self.queue.popleft() for _ in range(count)]
+        writes: list[Write] = [
+            (a.persistence_id, a.expected_sequence_nr, a.events, a.idempotency)  # type: ignore[union-attr]
+            for a in appends
+        ]
+        try:
+            if self.db is None:
+                self.db = connect(self.path, self.synchronous, writer=True)
+            outcomes = write_batch(self.db, writes, _nothing)
+        except Exception as exc:  # the file cannot be opened, the disk is full, ...
+            outcomes = [exc] * len(appends)
+        self.send([reply_for(a.id, o) for a, o in zip(appends, outcomes, strict=True)])
+
+    def delete(self, request: DeleteRequest) -> BaseException | None:
+        try:
+            if self.db is None:
+                self.db = connect(self.path, self.synchronous, writer=True)
+            delete_events(self.db, request.persistence_id, request.sequence_nr)
+        except Exception as exc:
+            return exc
+        return None
+
+    def send(self, replies: list[Reply]) -> None:
+        data = memoryview(frame(reply_encoder.encode(replies)))
+        while data:
+            data = data[os.write(self.fd_out, data) :]
+
+
+def _nothing() -> None:
+    pass
+
+
+def die_with_parent(parent: int) -> None:
+    """On Linux, be killed when the parent dies (see the module docstring)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl
+        os._exit(1)
+
+
+def main(argv: list[str]) -> None:
+    path, synchronous, parent = argv[1], argv[2], int(argv[3])
+    check_synchronous(synchronous)
+    die_with_parent(parent)
+    # Every batch allocates thousands of short-lived containers (requests,
+    # events, rows) that refcounting frees; with the default thresholds the
+    # cyclic collector would run every 700 of them for nothing.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
+    Worker(path, synchronous, sys.stdin.fileno(), sys.stdout.fileno()).serve()  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main(sys.argv)
