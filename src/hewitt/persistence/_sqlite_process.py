@@ -61,6 +61,7 @@ class ProcessWriter:
         self._unsent = bytearray()
         self._received = bytearray()
         self._exited: asyncio.Future[int] | None = None
+        self._sent_up_to = 0  # the id of the last request written to the pipe
 
     # ------------------------------------------------------------------
     # Requests
@@ -141,8 +142,12 @@ class ProcessWriter:
 
     def _flush(self) -> None:
         requests, self._pending = self._pending, []
-        if not requests or self._process is None:
+        if not requests or (self.closed and self._process is None):
             return
+        if self._process is None:  # the writer died since these were queued: a new one
+            assert self._loop is not None
+            self._start(self._loop)
+        self._sent_up_to = requests[-1].id
         self._send(frame(request_encoder.encode(requests)))
 
     def _send(self, data: bytes) -> None:
@@ -224,12 +229,13 @@ class ProcessWriter:
         for stream in (process.stdin, process.stdout):
             if stream is not None:
                 stream.close()
-        waiting, self._waiting = self._waiting, {}
         failure = PersistenceError(
             f"the SQLite writer process of {self.path!r} exited with code {code}; "
             "appends it had not confirmed may or may not be committed"
         )
-        for future in waiting.values():
+        sent = [i for i in self._waiting if i <= self._sent_up_to]  # not the ones still queued
+        for request_id in sent:
+            future = self._waiting.pop(request_id)
             if not future.done():
                 future.set_exception(failure)
         self._process = None

@@ -30,7 +30,9 @@ from hewitt.persistence import (
 
 from .pgserver import PostgresServer, PostgresUnavailable
 
-BACKENDS = ["memory", "sqlite", "postgres"]
+#: "sqlite" writes through its writer process (the default), "sqlite-thread"
+#: through a thread (``SqliteJournal(writer="thread")``).
+BACKENDS = ["memory", "sqlite", "sqlite-thread", "postgres"]
 _schemas = itertools.count(1)
 
 
@@ -75,6 +77,8 @@ class Backend:
             return self._memory_journal
         if self.name == "sqlite":
             journal = SqliteJournal(self.location)
+        elif self.name == "sqlite-thread":
+            journal = SqliteJournal(self.location, writer="thread")
         else:
             dsn, schema = self.location.split("|")
             journal = PostgresJournal(dsn, schema=schema)
@@ -85,7 +89,7 @@ class Backend:
         store: SnapshotStore
         if self.name == "memory":
             return self._memory_snapshots
-        if self.name == "sqlite":
+        if self.name.startswith("sqlite"):
             store = SqliteSnapshotStore(self.location)
         else:
             dsn, schema = self.location.split("|")
@@ -116,7 +120,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await opened.close_all()
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgres"])
+@pytest_asyncio.fixture(params=["sqlite", "sqlite-thread", "postgres"])
 async def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """Each backend that keeps data across processes."""
     opened = await _backend(request, request.param, tmp_path)

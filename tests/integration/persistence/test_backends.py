@@ -4,7 +4,12 @@ settings, failures of the storage itself, closing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import select
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -136,3 +141,98 @@ async def test_postgres_the_writer_reconnects_after_losing_its_connection(
 async def test_postgres_refuses_a_schema_name_that_is_not_an_identifier() -> None:
     with pytest.raises(ValueError, match="identifier"):
         PostgresJournal("postgresql://nowhere/db", schema='x"; DROP TABLE y; --')
+
+
+# ----------------------------------------------------------------------
+# The SQLite writer process (the default writer)
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="finds processes through /proc"
+)
+
+
+def writer_pids(path: Path) -> list[int]:
+    """The writer processes of the journal at ``path``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # exited meanwhile
+            continue
+        if b"hewitt.persistence._sqlite_worker" in arguments and str(path).encode() in arguments:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` exits within ``timeout`` seconds (no polling)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([descriptor], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(descriptor)
+
+
+def test_sqlite_refuses_an_unknown_writer(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'process' or 'thread'"):
+        SqliteJournal(tmp_path / "j.db", writer="fork")  # type: ignore[arg-type]
+
+
+@linux_only
+async def test_sqlite_a_dead_writer_fails_the_appends_it_had_and_a_new_one_takes_over(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1)])
+    assert await journal.highest_sequence_nr("a") == 1  # the reader is connected
+    (pid,) = writer_pids(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer waits for this lock
+    stuck = journal.append_soon("a", 1, [event("a", 2)])
+    assert await journal.highest_sequence_nr("a") == 1  # meanwhile the append has been sent
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(PersistenceError, match=r"j\.db'.* exited with code -9"):
+        await stuck
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    await journal.append("a", 1, [event("a", 2)])  # a new writer
+    assert [e.sequence_nr async for e in journal.read_events("a")] == [1, 2]
+    assert writer_pids(path) not in ([], [pid])
+    await journal.close()
+    assert writer_pids(path) == []
+
+
+@linux_only
+def test_sqlite_the_writer_dies_with_the_application(tmp_path: Path) -> None:
+    # An application killed with SIGKILL must not leave a writer that could
+    # commit after it, while its next run already reads the journal.
+    path = tmp_path / "j.db"
+    script = (
+        "import asyncio, sys\n"
+        "from hewitt.persistence import SqliteJournal, StoredEvent\n"
+        "async def main():\n"
+        f"    journal = SqliteJournal({str(path)!r})\n"
+        "    await journal.append('a', 0, [StoredEvent('a', 1, 'T', 1, b'', (), 1.0)])\n"
+        "    print('appended', flush=True)\n"
+        "    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)\n"
+        "asyncio.run(main())\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as application:
+        try:
+            assert application.stdout is not None
+            assert application.stdout.readline() == b"appended\n"
+            (pid,) = writer_pids(path)
+            application.kill()
+            application.wait()
+            assert wait_for_exit(pid, timeout=10.0), "the writer outlived its application"
+        finally:
+            application.kill()
