@@ -148,6 +148,9 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     "persist-1000": BenchSpec(
         "bench_persist_1000", 100_000, 10_000, 5, 3, ("events_per_s",), requires=PERSISTENCE
     ),
+    "persist-1000-thread": BenchSpec(
+        "bench_persist_1000_thread", 100_000, 10_000, 5, 3, ("events_per_s",), requires=PERSISTENCE
+    ),
     "persist-1-pg": BenchSpec(
         "bench_persist_1_pg", 5_000, 1_000, 5, 1, ("events_per_s",), requires=POSTGRES
     ),
@@ -169,6 +172,7 @@ LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs",
 #: what a bounded mailbox costs a tell (no target: its admission check is Python code);
 #: a tell through a round-robin router must keep >= 70% of a direct tell (|r - 1| <= 0.3);
 #: what group commit gives 1,000 actors persisting at once over one (no target);
+#: SQLite's thread writer against its writer process (the default), 1,000 actors (no target);
 #: PostgreSQL against SQLite, 1,000 actors at once (no target);
 #: what snapshots every 1,000 events take off a recovery (no target: see TARGETS).
 COMPARISONS: Final = (
@@ -176,6 +180,7 @@ COMPARISONS: Final = (
     Comparison("tell-bounded", "tell", "msgs_per_s", tolerance=None),
     Comparison("tell-router", "tell", "msgs_per_s", tolerance=0.30),
     Comparison("persist-1000", "persist-1", "events_per_s", tolerance=None),
+    Comparison("persist-1000-thread", "persist-1000", "events_per_s", tolerance=None),
     Comparison("persist-1000-pg", "persist-1000", "events_per_s", tolerance=None),
     Comparison("recovery-snapshots", "recovery-replay", "secs", tolerance=None),
 )

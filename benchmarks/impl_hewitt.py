@@ -466,6 +466,10 @@ def bench_persist_1000(n: int) -> Metrics:
     return _run(persistence_benches.sqlite_persist(n, MANY_PERSISTING))
 
 
+def bench_persist_1000_thread(n: int) -> Metrics:
+    return _run(persistence_benches.sqlite_persist(n, MANY_PERSISTING, writer="thread"))
+
+
 def bench_persist_1_pg(n: int) -> Metrics:
     return _run(persistence_benches.postgres_persist(n, 1))
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 
@@ -113,11 +113,12 @@ class Account(PersistentActor[Command, Deposited, Balance]):
 # Stores
 
 
-def sqlite_store(path: Path) -> StoreFactory:
-    """SQLite at ``path``, fully durable (``synchronous=FULL``)."""
+def sqlite_store(path: Path, writer: Literal["process", "thread"] = "process") -> StoreFactory:
+    """SQLite at ``path``, fully durable (``synchronous=FULL``), with ``writer``."""
 
     def open_store() -> tuple[Journal, SnapshotStore]:
-        return SqliteJournal(path, synchronous="FULL"), SqliteSnapshotStore(path)
+        journal = SqliteJournal(path, synchronous="FULL", writer=writer)
+        return journal, SqliteSnapshotStore(path)
 
     return open_store
 
@@ -261,9 +262,11 @@ class RecoveryFixture:
 SQLITE_RECOVERY: Final = RecoveryFixture()
 
 
-async def sqlite_persist(n: int, actors: int) -> Metrics:
+async def sqlite_persist(
+    n: int, actors: int, writer: Literal["process", "thread"] = "process"
+) -> Metrics:
     with tempfile.TemporaryDirectory(prefix="hewitt-bench-") as directory:
-        return await persist(sqlite_store(Path(directory) / "persist.db"), n, actors)
+        return await persist(sqlite_store(Path(directory) / "persist.db", writer), n, actors)
 
 
 async def sqlite_recover(n: int, snapshot_every: int | None) -> Metrics:

@@ -94,6 +94,9 @@ class SqliteJournal(Journal):
 
     ``synchronous``: "FULL" (default: a returned append survives power loss),
     "NORMAL" (survives a crash of the process, not of the machine), "EXTRA".
+    ``writer``: "process" (default: the writes run in a child process, off
+    the GIL, started at the first write) or "thread" (no child process; slower
+    under load). See docs/persistence-backends.md.
     """
 
     def __init__(
