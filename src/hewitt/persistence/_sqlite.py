@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,9 +95,9 @@ class SqliteJournal(Journal):
 
     ``synchronous``: "FULL" (default: a returned append survives power loss),
     "NORMAL" (survives a crash of the process, not of the machine), "EXTRA".
-    ``writer``: "process" (default: the writes run in a child process, off
-    the GIL, started at the first write) or "thread" (no child process; slower
-    under load). See docs/persistence-backends.md.
+    ``writer``: "process" (the default, except on Windows: the writes run in
+    a child process, off the GIL, started at the first write) or "thread" (no
+    child process; slower under load). See docs/persistence-backends.md.
     """
 
     def __init__(
@@ -104,8 +105,10 @@ class SqliteJournal(Journal):
         path: str | Path,
         *,
         synchronous: Synchronous = "FULL",
-        writer: Literal["process", "thread"] = "process",
+        writer: Literal["process", "thread"] | None = None,
     ) -> None:
+        if writer is None:  # Windows' event loops cannot watch pipes
+            writer = "thread" if sys.platform == "win32" else "process"
         if writer not in ("process", "thread"):
             raise ValueError(f"writer must be 'process' or 'thread', got {writer!r}")
         self._writer: ProcessWriter | ThreadWriter = (

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import itertools
 import os
 import sqlite3
@@ -127,10 +126,11 @@ class ProcessWriter:
         )
         assert process.stdin is not None and process.stdout is not None
         for pipe in (process.stdin, process.stdout):
-            with contextlib.suppress(
-                OSError, AttributeError
-            ):  # Linux only; a bigger batch per write
-                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            if sys.platform.startswith("linux"):  # a bigger batch per write
+                import fcntl
+
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             os.set_blocking(pipe.fileno(), False)
         self._process = process
         self._loop = loop
@@ -262,7 +262,12 @@ class ProcessWriter:
             return
         self.closed = True
         process = self._process
-        if process is None:
+        if process is None:  # never started, or died with appends queued since
+            closed = PersistenceError(f"the SQLite journal {self.path!r} is closed")
+            waiting, self._waiting = self._waiting, {}
+            for future in waiting.values():
+                if not future.done():
+                    future.set_exception(closed)
             return
         if asyncio.get_running_loop() is not self._loop:
             self._stop_process()

@@ -236,3 +236,17 @@ def test_sqlite_the_writer_dies_with_the_application(tmp_path: Path) -> None:
             assert wait_for_exit(pid, timeout=10.0), "the writer outlived its application"
         finally:
             application.kill()
+
+
+@linux_only
+async def test_sqlite_closing_after_the_writer_died_fails_what_was_queued(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1)])
+    (pid,) = writer_pids(path)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for_exit(pid, timeout=10.0)
+    queued = journal.append_soon("a", 1, [event("a", 2)])
+    await journal.close()
+    with pytest.raises(PersistenceError, match=r"exited with code -9|is closed"):
+        await asyncio.wait_for(queued, timeout=10.0)  # failed, never left waiting
