@@ -25,6 +25,7 @@ import select
 import sqlite3
 import sys
 from collections import deque
+from typing import cast
 
 from ._records import ConcurrencyConflict
 from ._sqlite_protocol import (
@@ -113,17 +114,17 @@ class Worker:
             self.queue.popleft()
             self.send([reply_for(head.id, self.delete(head))])
             return
-        count = 0
+        appends: list[AppendRequest] = []
         for request in self.queue:
             if not isinstance(request, AppendRequest):
                 break
-            count += 1
-        if count >= SPLIT_AT and not self.eof:
-            count //= 2
-        appends = [self.queue.popleft() for _ in range(count)]
+            appends.append(request)
+        if len(appends) >= SPLIT_AT and not self.eof:
+            del appends[len(appends) // 2 :]
+        for _ in appends:
+            self.queue.popleft()
         writes: list[Write] = [
-            (a.persistence_id, a.expected_sequence_nr, a.events, a.idempotency)  # type: ignore[union-attr]
-            for a in appends
+            (a.persistence_id, a.expected_sequence_nr, a.events, a.idempotency) for a in appends
         ]
         try:
             if self.db is None:
@@ -166,15 +167,23 @@ def die_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    path, synchronous, parent = argv[1], argv[2], int(argv[3])
-    check_synchronous(synchronous)
+    path, setting, parent = argv[1], argv[2], int(argv[3])
+    check_synchronous(setting)
+    synchronous = cast(Synchronous, setting)
     die_with_parent(parent)
     # Every batch allocates thousands of short-lived containers (requests,
     # events, rows) that refcounting frees; with the default thresholds the
     # cyclic collector would run every 700 of them for nothing.
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD)
-    Worker(path, synchronous, sys.stdin.fileno(), sys.stdout.fileno()).serve()  # type: ignore[arg-type]
+    # The pipes get private descriptors: a stray print (a library's, a
+    # warning's) goes to stderr instead of into the replies.
+    requests, replies = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    Worker(path, synchronous, requests, replies).serve()
 
 
 if __name__ == "__main__":
