@@ -52,7 +52,7 @@ from ._sqlite_sql import (
 )
 
 #: A batch of at least this many appends is written as two transactions.
-SPLIT_AT = 64
+SPLIT_AT = 256
 #: The writer's first-generation GC threshold (see main).
 GC_THRESHOLD = 100_000
 

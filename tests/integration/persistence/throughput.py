@@ -61,12 +61,15 @@ def main() -> None:
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 1000])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--synchronous", default="FULL", help="sqlite: FULL or NORMAL")
+    parser.add_argument(
+        "--writer", choices=["process", "thread"], default="process", help="sqlite's writer"
+    )
     parser.add_argument("--dsn", help="postgres: a server to use (default: start one)")
     parser.add_argument(
         "--switch-interval",
         type=float,
         help="sys.setswitchinterval (seconds; Python's default is 0.005): see "
-        "docs/persistence-backends.md on the GIL and the SQLite writer thread",
+        "docs/persistence-backends.md on the GIL and the SQLite writers",
     )
     options = parser.parse_args()
     if options.switch_interval is not None:
@@ -85,9 +88,11 @@ def main() -> None:
                 from hewitt.persistence import SqliteJournal, SqliteSnapshotStore
 
                 path = folder / f"run{n}.db"
-                journal = SqliteJournal(path, synchronous=options.synchronous)
+                journal = SqliteJournal(
+                    path, synchronous=options.synchronous, writer=options.writer
+                )
                 snapshots = SqliteSnapshotStore(path, synchronous=options.synchronous)
-                label = f"sqlite synchronous={options.synchronous}"
+                label = f"sqlite synchronous={options.synchronous} writer={options.writer}"
             else:
                 from hewitt.persistence import PostgresJournal, PostgresSnapshotStore
 
