@@ -117,6 +117,7 @@ class SqliteJournal(Journal):
             else ThreadWriter(path, synchronous)
         )
         self._reader = _Connection(path, synchronous)
+        self._writer.warm_up()
 
     async def append(
         self,
@@ -142,6 +143,7 @@ class SqliteJournal(Journal):
     ) -> AsyncIterator[StoredEvent]:
         last = to_sequence_nr if to_sequence_nr is not None else 2**62
         start = from_sequence_nr
+        self._writer.warm_up()
         while True:
             rows = await self._reader.run(_read_events, persistence_id, start, last)
             for row in rows:
@@ -151,6 +153,7 @@ class SqliteJournal(Journal):
             start = rows[-1].sequence_nr + 1
 
     async def highest_sequence_nr(self, persistence_id: str) -> int:
+        self._writer.warm_up()
         return int(await self._reader.run(_highest, persistence_id))
 
     async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:

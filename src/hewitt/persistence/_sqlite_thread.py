@@ -78,6 +78,9 @@ class ThreadWriter:
             elif self._idle:
                 self._cond.notify()
 
+    def warm_up(self) -> None:
+        """Nothing to do: the thread starts at the first write, at once."""
+
     def append(self, write: Write) -> asyncio.Future[None]:
         """Queue ``write``; the future is done once its batch is committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
