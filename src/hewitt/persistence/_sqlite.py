@@ -96,7 +96,7 @@ class SqliteJournal(Journal):
     ``synchronous``: "FULL" (default: a returned append survives power loss),
     "NORMAL" (survives a crash of the process, not of the machine), "EXTRA".
     ``writer``: "process" (the default, except on Windows: the writes run in
-    a child process, off the GIL, started at the first write) or "thread" (no
+    a child process, off the GIL, started as soon as a loop runs) or "thread" (no
     child process; slower under load). See docs/persistence-backends.md.
     """
 

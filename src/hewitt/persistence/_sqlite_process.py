@@ -7,7 +7,8 @@ event loop that runs the actors; the writer process (``_sqlite_worker``) does
 it on another core. The loop's share is one ``msgpack`` encoding per loop
 iteration for all the appends made in it, a pipe write, and the replies.
 
-The writer starts at the first write and is bound to the loop that made it;
+The writer starts when the journal is created on a loop, or at its first read
+or write, and is bound to that loop;
 if it dies, the appends it had not confirmed fail (they may or may not be
 committed: recovery reads what is there) and the next write starts a new one.
 """

@@ -250,3 +250,15 @@ async def test_sqlite_closing_after_the_writer_died_fails_what_was_queued(tmp_pa
     await journal.close()
     with pytest.raises(PersistenceError, match=r"exited with code -9|is closed"):
         await asyncio.wait_for(queued, timeout=10.0)  # failed, never left waiting
+
+
+@linux_only
+async def test_sqlite_the_writer_is_running_before_the_first_append(tmp_path: Path) -> None:
+    # Recovery reads before the first append: by then the writer has started.
+    path = tmp_path / "j.db"
+    journal = await asyncio.to_thread(SqliteJournal, path)  # created off the loop
+    assert writer_pids(path) == []
+    assert await journal.highest_sequence_nr("a") == 0
+    assert len(writer_pids(path)) == 1
+    await journal.close()
+    assert writer_pids(path) == []
