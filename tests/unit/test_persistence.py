@@ -24,10 +24,14 @@ import msgspec
 import pytest
 
 from hewitt import (
+    Actor,
     ActorFailed,
     ActorInitializationError,
     ActorRef,
     ActorSystem,
+    DeadLetter,
+    Mailbox,
+    Overflow,
     SystemConfig,
 )
 from hewitt.persistence import (
@@ -696,3 +700,36 @@ async def test_two_processes_writing_one_sqlite_file_conflict_and_the_loser_reco
         assert await b.ask(Deposit(5)) == 15
         assert await log.expect_message(Recovered) == Recovered(1, 1, 10)
         assert await event_numbers(persistence.journal, "shared") == [1, 2]
+
+
+class Busy(Actor[str]):
+    """Holds its first message until ``gate`` opens, so its mailbox fills up."""
+
+    def __init__(self, gate: asyncio.Event, probe: ActorRef[str]) -> None:
+        self.gate = gate
+        self.probe = probe
+
+    async def receive(self, message: str) -> None:
+        self.probe.tell("holding")
+        await self.gate.wait()
+
+
+async def test_a_reply_that_cannot_be_delivered_is_a_dead_letter_not_a_retry(
+    actor_system: ActorSystem,
+) -> None:
+    # The events are durable when the reply fails: failing the command would
+    # have its retry persist them again.
+    journal, _ = install(actor_system)
+    gate, probe, letters = asyncio.Event(), TestProbe(actor_system), TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    busy = actor_system.spawn(Busy, gate, probe.ref, mailbox=Mailbox.bounded(1, Overflow.FAIL))
+    busy.tell("hold")
+    await probe.expect_message("holding")
+    busy.tell("fills the mailbox")
+    account = actor_system.spawn(Account, "acc")
+    account.tell(Deposit(5), sender=busy)  # its reply meets a full mailbox
+    letter = await letters.expect_message(DeadLetter)
+    assert letter.message == 5 and "could not be delivered" in letter.reason
+    assert await account.ask(Deposit(1)) == 6
+    assert [e.sequence_nr async for e in journal.read_events("acc")] == [1, 2]
+    gate.set()

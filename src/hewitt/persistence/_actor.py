@@ -290,11 +290,19 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         return appended
 
     def _persisted(self, state: S, sequence_nr: int, reply: Any, sender: Any) -> None:
-        """The events are durable: apply the state, then acknowledge."""
+        """The events are durable: apply the state, then acknowledge. An
+        acknowledgement that cannot be delivered (a full mailbox refusing it)
+        is a dead letter, not a failure of the command: failing it would
+        retry a command whose events are already in the journal."""
         self.state = state
         self.sequence_nr = sequence_nr
         if reply is not _NO_REPLY and sender is not None:
-            sender.tell(reply, self.context.self)
+            try:
+                sender.tell(reply, self.context.self)
+            except Exception as exc:
+                self.context.system.dead_letter(
+                    reply, self.context.self, sender, f"the reply could not be delivered: {exc}"
+                )
 
     async def _persist_and_snapshot(
         self,

@@ -209,8 +209,9 @@ def check_append(
     events: Sequence[StoredEvent],
     idempotency: IdempotencyRecord | None,
 ) -> None:
-    """ValueError unless ``events`` belong to ``persistence_id`` and are numbered
-    ``expected_sequence_nr + 1`` on (a caller's bug, not a conflict)."""
+    """ValueError unless ``events`` belong to ``persistence_id``, are numbered
+    ``expected_sequence_nr + 1`` on, and carry bytes payloads and str tags (a
+    caller's bug, not a conflict: refused before anything is written)."""
     number = expected_sequence_nr
     for event in events:
         number += 1
@@ -220,6 +221,17 @@ def check_append(
                 f"{event.sequence_nr} of {event.persistence_id!r}; events must be numbered "
                 f"{expected_sequence_nr + 1} on"
             )
+        if type(event.payload) is not bytes:
+            raise ValueError(
+                f"journal: event {number} of {persistence_id!r} ({event.type_name!r}) has a "
+                f"{type(event.payload).__name__} payload; payloads are bytes"
+            )
+        for tag in event.tags:
+            if type(tag) is not str:
+                raise ValueError(
+                    f"journal: event {number} of {persistence_id!r} ({event.type_name!r}) has "
+                    f"the tag {tag!r} of type {type(tag).__name__}; tags are str"
+                )
     if idempotency is not None and idempotency.persistence_id != persistence_id:
         raise ValueError(
             f"journal: idempotency record of {idempotency.persistence_id!r} appended to "

@@ -31,6 +31,7 @@ from ._sqlite_protocol import (
     PIPE_BYTES,
     SQLITE_ERROR,
     AppendRequest,
+    CloseRequest,
     DeleteRequest,
     Reply,
     Request,
@@ -43,6 +44,8 @@ from ._sqlite_sql import Synchronous, Write, check_synchronous
 
 #: The directory holding the ``hewitt`` package, for the writer's imports.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+#: Seconds a writer whose loop is gone gets to commit and exit before it is killed.
+_EXIT_TIMEOUT = 10.0
 
 
 class ProcessWriter:
@@ -95,27 +98,31 @@ class ProcessWriter:
         """Start the writer now, on the running loop, if it is not running: the
         journal does it when created on a loop and at every read (recovery
         reads before the first append), so that an append does not wait for
-        a process to start (~0.15 s)."""
+        a process to start (~0.15 s). Reads from another loop start nothing."""
         if self.closed or self._process is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # created outside a loop: the first read or write starts it
             return
-        self._start(loop)
+        if self._loop is not None and loop is not self._loop:
+            if not self._loop.is_closed():
+                return
+            self._forget_loop()
+        with contextlib.suppress(PersistenceError):  # the first write reports it
+            self._start(loop)
 
     def _bound_loop(self) -> asyncio.AbstractEventLoop:
         if self.closed:
             raise PersistenceError(f"the SQLite journal {self.path!r} is closed")
         loop = asyncio.get_running_loop()
-        if self._process is not None and loop is not self._loop:
-            assert self._loop is not None
+        if self._loop is not None and loop is not self._loop:
             if not self._loop.is_closed():
                 raise PersistenceError(
                     f"the SQLite journal {self.path!r} is in use on another event loop; "
                     "a journal serves one loop (open one per loop)"
                 )
-            self._stop_process()  # its loop is gone: nobody waits for it
+            self._forget_loop()  # its loop is gone: nobody waits for it
         if self._process is None:
             self._start(loop)
         return loop
@@ -125,19 +132,24 @@ class ProcessWriter:
         environment["PYTHONPATH"] = os.pathsep.join(
             p for p in (_PACKAGE_ROOT, environment.get("PYTHONPATH")) if p
         )
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hewitt.persistence._sqlite_worker",
-                self.path,
-                self.synchronous,
-                str(os.getpid()),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=environment,
-        )
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hewitt.persistence._sqlite_worker",
+                    self.path,
+                    self.synchronous,
+                    str(os.getpid()),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=environment,
+            )
+        except OSError as exc:  # no more processes, file descriptors, memory
+            raise PersistenceError(
+                f"the SQLite journal {self.path!r} could not start its writer process: {exc}"
+            ) from exc
         assert process.stdin is not None and process.stdout is not None
         for pipe in (process.stdin, process.stdout):
             if sys.platform.startswith("linux"):  # a bigger batch per write
@@ -156,13 +168,50 @@ class ProcessWriter:
 
     def _flush(self) -> None:
         requests, self._pending = self._pending, []
-        if not requests or (self.closed and self._process is None):
+        if not requests:
             return
-        if self._process is None:  # the writer died since these were queued: a new one
-            assert self._loop is not None
-            self._start(self._loop)
-        self._sent_up_to = requests[-1].id
-        self._send(frame(request_encoder.encode(requests)))
+        try:
+            if self._process is None:  # died since these were queued: a new one
+                if self.closed:
+                    raise PersistenceError(f"the SQLite journal {self.path!r} is closed")
+                assert self._loop is not None
+                self._start(self._loop)
+            requests, data = self._encode(requests)
+        except Exception as exc:
+            self._fail(requests, exc)
+            return
+        if requests:
+            self._sent_up_to = requests[-1].id
+            self._send(data)
+
+    def _encode(self, requests: list[Request]) -> tuple[list[Request], bytes]:
+        """The frame of ``requests``; a request that cannot be encoded fails
+        alone (the others of its loop turn are sent)."""
+        try:
+            return requests, frame(request_encoder.encode(requests))
+        except (TypeError, ValueError, OverflowError):
+            valid = []
+            for request in requests:
+                try:
+                    request_encoder.encode(request)
+                except (TypeError, ValueError, OverflowError) as exc:
+                    self._fail([request], exc)
+                else:
+                    valid.append(request)
+            return valid, frame(request_encoder.encode(valid))
+
+    def _fail(self, requests: list[Request], exc: Exception) -> None:
+        failure = (
+            exc
+            if isinstance(exc, PersistenceError)
+            else PersistenceError(f"the SQLite journal {self.path!r} cannot send a request: {exc}")
+        )
+        if failure is not exc:
+            failure.__cause__ = exc
+        for request in requests:
+            future = self._waiting.pop(request.id, None)
+            if future is not None and not future.done():
+                future.set_exception(failure)
 
     def _send(self, data: bytes) -> None:
         assert self._process is not None and self._process.stdin is not None
@@ -226,7 +275,11 @@ class ProcessWriter:
         if reply.kind == SQLITE_ERROR:
             error_class = getattr(sqlite3, reply.name, None)
             if isinstance(error_class, type) and issubclass(error_class, sqlite3.Error):
-                return error_class(reply.message)
+                error = error_class(reply.message)
+                if reply.code is not None and reply.code_name is not None:
+                    error.sqlite_errorcode = reply.code
+                    error.sqlite_errorname = reply.code_name
+                return error
         return PersistenceError(
             f"the SQLite journal {self.path!r} failed to write: {reply.name}: {reply.message}"
         )
@@ -239,6 +292,7 @@ class ProcessWriter:
         if self._unsent:
             self._loop.remove_writer(process.stdin.fileno())  # type: ignore[union-attr]
             self._unsent.clear()
+        self._received.clear()  # a reply cut short: the next writer starts afresh
         code = process.wait()
         for stream in (process.stdin, process.stdout):
             if stream is not None:
@@ -256,38 +310,54 @@ class ProcessWriter:
         if not self._exited.done():
             self._exited.set_result(code)
 
-    def _stop_process(self) -> None:
-        """Stop a writer whose loop is gone: close its input, wait for it."""
+    def _forget_loop(self) -> None:
+        """The loop this writer served is closed (nobody can wait for its
+        futures): let the writer commit what it has and exit, and unbind."""
         process, self._process = self._process, None
+        self._loop = None
+        self._waiting.clear()
+        self._pending.clear()
+        self._unsent.clear()
+        self._received.clear()
         if process is None:
             return
         for stream in (process.stdin, process.stdout):
             if stream is not None:
                 stream.close()
-        process.wait()
-        self._waiting.clear()
-        self._pending.clear()
-        self._unsent.clear()
-        self._received.clear()
+        try:
+            process.wait(timeout=_EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:  # its input is held open by a forked child
+            process.kill()
+            process.wait()
 
     async def close(self) -> None:
-        """Send what is pending, let the writer commit it and exit."""
+        """Send what is pending, let the writer commit it and exit; from
+        another thread's loop, this runs on the writer's own loop."""
         if self.closed:
             return
         self.closed = True
+        owner = self._loop
+        if owner is not None and owner is not asyncio.get_running_loop():
+            if owner.is_closed():
+                self._forget_loop()
+                return
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), owner))
+            return
+        await self._close()
+
+    async def _close(self) -> None:
         process = self._process
-        if process is None:  # never started, or died with appends queued since
-            closed = PersistenceError(f"the SQLite journal {self.path!r} is closed")
-            waiting, self._waiting = self._waiting, {}
-            for future in waiting.values():
-                if not future.done():
-                    future.set_exception(closed)
-            return
-        if asyncio.get_running_loop() is not self._loop:
-            self._stop_process()
-            return
-        self._flush()
-        assert process.stdin is not None and self._exited is not None
-        if not self._unsent:
-            process.stdin.close()  # else _writable closes it once all is sent
-        await self._exited
+        if process is not None:
+            assert process.stdin is not None and self._exited is not None
+            # An explicit request, not only the end of the pipe (a forked child
+            # of the application may hold the pipe open).
+            self._pending.append(CloseRequest(next(self._ids)))
+            self._flush()
+            if not self._unsent:
+                process.stdin.close()  # else _writable closes it once all is sent
+            await self._exited
+        closed = PersistenceError(f"the SQLite journal {self.path!r} is closed")
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():  # queued after the writer died, never sent
+            if not future.done():
+                future.set_exception(closed)

@@ -32,10 +32,19 @@ class DeleteRequest(msgspec.Struct, array_like=True, tag=1):
     sequence_nr: int
 
 
-Request = AppendRequest | DeleteRequest
+class CloseRequest(msgspec.Struct, array_like=True, tag=2):
+    """Commit what came before, reply, and exit (an explicit request, not only
+    the end of the pipe: a forked child of the application may hold the pipe
+    open)."""
+
+    id: int
+
+
+Request = AppendRequest | DeleteRequest | CloseRequest
 
 #: Reply kinds: done, a ConcurrencyConflict (``message`` is the persistence
-#: id), an error of sqlite3 (``name`` is its class), any other error.
+#: id), an error of sqlite3 (``name`` is its class, ``code`` and
+#: ``code_name`` its SQLite error code), any other error.
 OK, CONFLICT, SQLITE_ERROR, ERROR = 0, 1, 2, 3
 
 
@@ -45,10 +54,13 @@ class Reply(msgspec.Struct, array_like=True):
     name: str = ""
     message: str = ""
     sequence_nr: int = 0
+    code: int | None = None
+    code_name: str | None = None
 
 
 request_encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(list[Request])
+one_request_decoder = msgspec.msgpack.Decoder(Request)
 reply_encoder = msgspec.msgpack.Encoder()
 reply_decoder = msgspec.msgpack.Decoder(list[Reply])
 

@@ -22,10 +22,13 @@ from __future__ import annotations
 import gc
 import os
 import select
+import signal
 import sqlite3
 import sys
 from collections import deque
 from typing import cast
+
+import msgspec
 
 from ._records import ConcurrencyConflict
 from ._sqlite_protocol import (
@@ -34,10 +37,12 @@ from ._sqlite_protocol import (
     PIPE_BYTES,
     SQLITE_ERROR,
     AppendRequest,
+    CloseRequest,
     DeleteRequest,
     Reply,
     Request,
     frame,
+    one_request_decoder,
     reply_encoder,
     request_decoder,
     take_frames,
@@ -64,8 +69,16 @@ def reply_for(request_id: int, outcome: BaseException | None) -> Reply:
         return Reply(
             request_id, CONFLICT, message=outcome.persistence_id, sequence_nr=outcome.sequence_nr
         )
-    kind = SQLITE_ERROR if isinstance(outcome, sqlite3.Error) else ERROR
-    return Reply(request_id, kind, type(outcome).__name__, str(outcome))
+    if isinstance(outcome, sqlite3.Error):
+        return Reply(
+            request_id,
+            SQLITE_ERROR,
+            type(outcome).__name__,
+            str(outcome),
+            code=getattr(outcome, "sqlite_errorcode", None),
+            code_name=getattr(outcome, "sqlite_errorname", None),
+        )
+    return Reply(request_id, ERROR, type(outcome).__name__, str(outcome))
 
 
 class Worker:
@@ -80,9 +93,10 @@ class Worker:
         self.queue: deque[Request] = deque()
         self.db: sqlite3.Connection | None = None
         self.eof = False
+        self.closing = False
 
     def serve(self) -> None:
-        while True:
+        while not self.closing:
             self.read(block=not self.queue and not self.eof)
             if not self.queue:
                 if self.eof:
@@ -103,13 +117,35 @@ class Worker:
                 break
             self.buffer += chunk
             for payload in take_frames(self.buffer):
-                self.queue.extend(request_decoder.decode(payload))
+                try:
+                    self.queue.extend(request_decoder.decode(payload))
+                except msgspec.ValidationError:
+                    self.queue.extend(self.sort_out(payload))
             block = False
+
+    def sort_out(self, payload: bytes) -> list[Request]:
+        """The valid requests of a frame that failed to decode as a whole; the
+        others are refused (their id read from the raw frame) instead of
+        taking the writer, and every other append of the frame, down."""
+        valid: list[Request] = []
+        for raw in msgspec.msgpack.decode(payload):
+            try:
+                valid.append(one_request_decoder.decode(msgspec.msgpack.encode(raw)))
+            except msgspec.ValidationError as exc:
+                request_id = raw[1] if isinstance(raw, list) and len(raw) > 1 else None
+                if isinstance(request_id, int):
+                    self.send([Reply(request_id, ERROR, "ValueError", f"invalid request: {exc}")])
+        return valid
 
     def run_some(self) -> None:
         """Write the appends at the head of the queue (half of them if many and
         more may come), or run the delete there, and reply."""
         head = self.queue[0]
+        if isinstance(head, CloseRequest):
+            self.queue.popleft()
+            self.closing = True
+            self.send([Reply(head.id)])
+            return
         if isinstance(head, DeleteRequest):
             self.queue.popleft()
             self.send([reply_for(head.id, self.delete(head))])
@@ -157,7 +193,6 @@ def die_with_parent(parent: int) -> None:
     """On Linux, be killed when the parent dies (see the module docstring)."""
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         libc = ctypes.CDLL(None, use_errno=True)
@@ -171,6 +206,11 @@ def main(argv: list[str]) -> None:
     check_synchronous(setting)
     synchronous = cast(Synchronous, setting)
     die_with_parent(parent)
+    # Ctrl+C in a terminal, or a service manager's SIGTERM, reaches every
+    # process of the group; the application decides when to close its journal
+    # (then this process commits what it was sent and exits).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Every batch allocates thousands of short-lived containers (requests,
     # events, rows) that refcounting frees; with the default thresholds the
     # cyclic collector would run every 700 of them for nothing.

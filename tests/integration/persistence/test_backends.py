@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -262,3 +263,44 @@ async def test_sqlite_the_writer_is_running_before_the_first_append(tmp_path: Pa
     assert len(writer_pids(path)) == 1
     await journal.close()
     assert writer_pids(path) == []
+
+
+@linux_only
+async def test_sqlite_the_writer_ignores_ctrl_c_and_sigterm(tmp_path: Path) -> None:
+    # They reach every process of the group; the application decides when its
+    # journal closes (a graceful shutdown still has appends to commit).
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1)])
+    (pid,) = writer_pids(path)
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    await journal.append("a", 1, [event("a", 2)])
+    assert not wait_for_exit(pid, timeout=0.5)  # the same writer, still there
+    assert writer_pids(path) == [pid]
+    await journal.close()
+
+
+@linux_only
+async def test_sqlite_close_does_not_wait_for_a_forked_child_holding_the_pipe(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1)])
+    release, hold = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        child = os.fork()
+    if child == 0:  # inherits the writer's pipes, as a multiprocessing worker would
+        os.close(hold)
+        os.read(release, 1)
+        os._exit(0)
+    try:
+        await asyncio.wait_for(journal.close(), timeout=10.0)
+        assert writer_pids(path) == []
+    finally:
+        os.write(hold, b"x")
+        os.waitpid(child, 0)
+        os.close(release)
+        os.close(hold)

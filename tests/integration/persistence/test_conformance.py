@@ -60,6 +60,27 @@ async def test_appended_events_read_back_in_order_as_stored(backend: Backend) ->
     assert await events_of(journal, "nobody") == []
 
 
+async def test_an_event_with_a_bad_tag_or_payload_is_refused_and_the_others_go_through(
+    backend: Backend,
+) -> None:
+    journal = backend.journal()
+    bad_tag = StoredEvent("a", 1, "Test", 1, b"x", ("t", 42), NOW)  # type: ignore[arg-type]
+    bad_payload = StoredEvent("b", 1, "Test", 1, "x", (), NOW)  # type: ignore[arg-type]
+    outcomes = await asyncio.gather(
+        journal.append("a", 0, [bad_tag]),
+        journal.append("b", 0, [bad_payload]),
+        journal.append("c", 0, [event("c", 1, "t")]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], ValueError)
+    assert "42" in str(outcomes[0]) and "tags are str" in str(outcomes[0])
+    assert isinstance(outcomes[1], ValueError)
+    assert "payloads are bytes" in str(outcomes[1])
+    assert outcomes[2] is None
+    assert await events_of(journal, "a") == await events_of(journal, "b") == []
+    assert await events_of(journal, "c") == [event("c", 1, "t")]
+
+
 async def test_highest_sequence_number(backend: Backend) -> None:
     journal = backend.journal()
     assert await journal.highest_sequence_nr("a") == 0
