@@ -180,6 +180,17 @@ def wait_for_exit(pid: int, timeout: float) -> bool:
         os.close(descriptor)
 
 
+async def journal_with_writer(tmp_path: Path) -> tuple[Path, SqliteJournal, int]:
+    """A journal with event 1 of "a" appended and its reader connected, and
+    the pid of its writer process."""
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path)
+    await journal.append("a", 0, [event("a", 1)])
+    assert await journal.highest_sequence_nr("a") == 1
+    (pid,) = writer_pids(path)
+    return path, journal, pid
+
+
 def test_sqlite_refuses_an_unknown_writer(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'process' or 'thread'"):
         SqliteJournal(tmp_path / "j.db", writer="fork")  # type: ignore[arg-type]
@@ -189,11 +200,7 @@ def test_sqlite_refuses_an_unknown_writer(tmp_path: Path) -> None:
 async def test_sqlite_a_dead_writer_fails_the_appends_it_had_and_a_new_one_takes_over(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "j.db"
-    journal = SqliteJournal(path)
-    await journal.append("a", 0, [event("a", 1)])
-    assert await journal.highest_sequence_nr("a") == 1  # the reader is connected
-    (pid,) = writer_pids(path)
+    path, journal, pid = await journal_with_writer(tmp_path)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the writer waits for this lock
     stuck = journal.append_soon("a", 1, [event("a", 2)])
@@ -241,10 +248,7 @@ def test_sqlite_the_writer_dies_with_the_application(tmp_path: Path) -> None:
 
 @linux_only
 async def test_sqlite_closing_after_the_writer_died_fails_what_was_queued(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    journal = SqliteJournal(path)
-    await journal.append("a", 0, [event("a", 1)])
-    (pid,) = writer_pids(path)
+    _, journal, pid = await journal_with_writer(tmp_path)
     os.kill(pid, signal.SIGKILL)
     assert wait_for_exit(pid, timeout=10.0)
     queued = journal.append_soon("a", 1, [event("a", 2)])
@@ -269,10 +273,7 @@ async def test_sqlite_the_writer_is_running_before_the_first_append(tmp_path: Pa
 async def test_sqlite_the_writer_ignores_ctrl_c_and_sigterm(tmp_path: Path) -> None:
     # They reach every process of the group; the application decides when its
     # journal closes (a graceful shutdown still has appends to commit).
-    path = tmp_path / "j.db"
-    journal = SqliteJournal(path)
-    await journal.append("a", 0, [event("a", 1)])
-    (pid,) = writer_pids(path)
+    path, journal, pid = await journal_with_writer(tmp_path)
     os.kill(pid, signal.SIGINT)
     os.kill(pid, signal.SIGTERM)
     await journal.append("a", 1, [event("a", 2)])
@@ -285,9 +286,7 @@ async def test_sqlite_the_writer_ignores_ctrl_c_and_sigterm(tmp_path: Path) -> N
 async def test_sqlite_close_does_not_wait_for_a_forked_child_holding_the_pipe(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "j.db"
-    journal = SqliteJournal(path)
-    await journal.append("a", 0, [event("a", 1)])
+    path, journal, _ = await journal_with_writer(tmp_path)
     release, hold = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
