@@ -342,15 +342,18 @@ class Group(Router[M | GroupCommand]):
         self.initial: Routees = initial
 
     def pre_start(self) -> None:
-        """Create the strategy's logic and watch the initial routees."""
+        """Create the strategy's logic and watch the initial routees. One that
+        has stopped already is left out now: its Terminated would come after
+        the messages queued meanwhile, which would still be routed to it."""
         super().pre_start()
-        for ref in self.initial:
+        alive = tuple(ref for ref in self.initial if ref.is_alive)
+        for ref in alive:
             self.context.watch(ref)
-        self._routees = self.initial
+        self._routees = alive
 
     def _manage(self, message: RouterCommand) -> None:
         if isinstance(message, AddRoutee):
-            if message.ref not in self._routees:
+            if message.ref not in self._routees and message.ref.is_alive:  # see pre_start
                 self.context.watch(message.ref)
                 self._routees = (*self._routees, message.ref)
             self._reply_size()
