@@ -5,6 +5,7 @@ The shared domain and helpers are in test_persistence.py.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,7 @@ async def test_a_corrupted_sqlite_event_row_is_a_recovery_error_with_pid_and_seq
     backend = Backend("sqlite", tmp_path / "journal.db")
     async with backend.system() as (system, _):
         await deposit_all(system.spawn(Account, "acc"), [1, 2, 3])
-    with sqlite3.connect(backend.path) as db:
+    with contextlib.closing(sqlite3.connect(backend.path)) as db, db:
         db.execute(
             "UPDATE hewitt_events SET payload = X'C1FF' "
             "WHERE persistence_id = 'acc' AND sequence_nr = 2"
@@ -265,7 +266,7 @@ async def test_a_corrupted_sqlite_tags_column_is_a_recovery_error_with_pid_and_s
     backend = Backend("sqlite", tmp_path / "journal.db")
     async with backend.system() as (system, _):
         await deposit_all(system.spawn(Account, "acc"), [1, 2, 3])
-    with sqlite3.connect(backend.path) as db:
+    with contextlib.closing(sqlite3.connect(backend.path)) as db, db:
         db.execute(
             "UPDATE hewitt_events SET tags = '[\"acc' "
             "WHERE persistence_id = 'acc' AND sequence_nr = 2"

@@ -4,6 +4,7 @@ settings, failures of the storage itself, closing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -73,7 +74,7 @@ async def test_sqlite_normal_durability_works_the_same(tmp_path: Path) -> None:
     with pytest.raises(ConcurrencyConflict):
         await journal.append("a", 0, [event("a", 1)])
     await journal.close()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     reopened = SqliteJournal(path)
     assert [e async for e in reopened.read_events("a")] == [event("a", 1, "t")]
@@ -84,7 +85,7 @@ async def test_sqlite_a_damaged_tags_column_names_the_row(tmp_path: Path) -> Non
     path = tmp_path / "j.db"
     journal = SqliteJournal(path)
     await journal.append("a", 0, [event("a", 1, "t"), event("a", 2, "t")])
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE hewitt_events SET tags = '[\"t' WHERE sequence_nr = 2")
     with pytest.raises(PersistenceError, match=r"'a' failed at sequence number 2"):
         _ = [e async for e in journal.read_events("a")]
@@ -98,7 +99,7 @@ async def test_sqlite_rows_written_by_other_code_make_the_batch_fall_back(tmp_pa
     path = tmp_path / "j.db"
     journal = SqliteJournal(path)
     await journal.append("a", 0, [event("a", 1)])
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("DELETE FROM hewitt_highest WHERE persistence_id = 'a'")
     outcomes = await asyncio.gather(
         journal.append("a", 0, [event("a", 1)]),

@@ -8,6 +8,7 @@ as stored: decoding (and its errors) is the PersistentActor's job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 
 import msgspec
@@ -379,7 +380,7 @@ async def test_a_schema_from_newer_code_is_refused(durable_backend: Backend) -> 
     await journal.append("a", 0, [event("a", 1)])
     await journal.close()
     if isinstance(journal, SqliteJournal):
-        with sqlite3.connect(backend.location) as db:
+        with contextlib.closing(sqlite3.connect(backend.location)) as db, db:
             db.execute("UPDATE hewitt_schema SET version = 99")
     else:
         assert isinstance(journal, PostgresJournal)
