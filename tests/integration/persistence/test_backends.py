@@ -62,6 +62,7 @@ async def test_sqlite_a_file_that_cannot_be_opened_fails_the_appends(tmp_path: P
         return_exceptions=True,
     )
     assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+    assert {o.sqlite_errorname for o in outcomes} == {"SQLITE_CANTOPEN"}  # type: ignore[union-attr]
     with pytest.raises(sqlite3.OperationalError):
         await journal.highest_sequence_nr("p0")
     await journal.close()
