@@ -106,7 +106,7 @@ class Echo(Actor[Any]):
 class Pinger(Actor[Any]):
     """Sends ``n`` sequential requests to an echo actor, timing each round trip."""
 
-    def __init__(self, echo: ActorRef[Any], n: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, echo: ActorRef[Any], n: int, done: asyncio.Future[list[int]]) -> None:
         self.echo = echo
         self.n = n
         self.done = done
@@ -119,7 +119,7 @@ class Pinger(Actor[Any]):
         if self.sent:
             self.latencies.append(now - self.last)
             if self.sent == self.n:
-                self.done.set_result(None)
+                self.done.set_result(self.latencies)
                 return
         self.last = now
         self.sent += 1
@@ -328,24 +328,17 @@ async def _ask(n: int) -> Metrics:
 
 async def _ask_actor(n: int) -> Metrics:
     async with ActorSystem("bench") as system:
-        done = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         actor = system.spawn(Pinger, system.spawn(Echo), n, done)
         t0 = time.perf_counter()
         actor.tell(None)
-        await done
+        pinger_latencies = await done
         elapsed = time.perf_counter() - t0
-        pinger_latencies: list[int] = await _latencies(actor)
         return {
             "rt_per_s": n / elapsed,
             "msgs_per_s": 2 * n / elapsed,
             **latency_metrics(pinger_latencies),
         }
-
-
-async def _latencies(pinger: ActorRef[Any]) -> list[int]:
-    cell = pinger._cell  # the bench reads its own actor's record after the run
-    assert cell is not None and isinstance(cell.actor, Pinger)
-    return cell.actor.latencies
 
 
 async def _spawn(n: int) -> Metrics:

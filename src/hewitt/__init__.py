@@ -1,9 +1,10 @@
 """hewitt: a fast, typed actor-model framework for Python."""
 
-import inspect as _inspect
 import logging as _logging
+import types as _types
 
 from ._runtime._actor import Actor, Behavior, Context, HandlerResult
+from ._runtime._address import ActorAddress, NodeId
 from ._runtime._clock import Clock
 from ._runtime._config import SystemConfig
 from ._runtime._dispatcher import DispatcherStatistics
@@ -11,14 +12,19 @@ from ._runtime._errors import (
     ActorInitializationError,
     ActorNameTaken,
     ActorSystemNotRunning,
+    ActorSystemStopped,
     AskTimeout,
+    CodecError,
     DeliveryError,
     HewittError,
     InvalidActorName,
+    NodeUnreachable,
+    RemoteError,
     StashOverflow,
     WrongThread,
 )
 from ._runtime._events import EventStream
+from ._runtime._loops import new_event_loop, run
 from ._runtime._mailbox import Mailbox, MailboxFull, Overflow
 from ._runtime._messages import (
     POISON_PILL,
@@ -34,7 +40,7 @@ from ._runtime._messages import (
     Terminated,
 )
 from ._runtime._pipe import pipe_to
-from ._runtime._ref import ActorAddress, ActorRef
+from ._runtime._ref import DEFAULT_TIMEOUT, ActorRef
 from ._runtime._supervise import LinkedActorFailed
 from ._runtime._supervision import (
     Backoff,
@@ -45,16 +51,11 @@ from ._runtime._supervision import (
     StrategyKind,
     SupervisorStrategy,
 )
-from ._runtime._system import (
-    ActorStatistics,
-    ActorSystem,
-    SystemStatistics,
-    new_event_loop,
-    run,
-)
+from ._runtime._system import ActorStatistics, ActorSystem, RemoteProvider, SystemStatistics
 from ._runtime._timers import Timers
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "POISON_PILL",
     "Actor",
     "ActorAddress",
@@ -68,10 +69,12 @@ __all__ = [
     "ActorStopped",
     "ActorSystem",
     "ActorSystemNotRunning",
+    "ActorSystemStopped",
     "AskTimeout",
     "Backoff",
     "Behavior",
     "Clock",
+    "CodecError",
     "Context",
     "DeadLetter",
     "DeliveryError",
@@ -87,9 +90,13 @@ __all__ = [
     "Mailbox",
     "MailboxFull",
     "LinkedActorFailed",
+    "NodeId",
+    "NodeUnreachable",
     "Overflow",
     "PoisonPill",
     "ReceiveTimeout",
+    "RemoteError",
+    "RemoteProvider",
     "RestartIntensityExceeded",
     "RestartType",
     "StashOverflow",
@@ -111,7 +118,7 @@ __all__ += ["ChildSpec", "InvalidChildSpec", "Supervisor"]
 
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) or _inspect.isfunction(_obj):
+    if isinstance(_obj, (type, _types.FunctionType)):
         _obj.__module__ = "hewitt"
 
 _logging.getLogger("hewitt").addHandler(_logging.NullHandler())

@@ -39,7 +39,8 @@ async def test_address_round_trips_through_msgpack(actor_system: ActorSystem) ->
     a = actor_system.spawn(Echo, name="addr")
     data = msgspec.msgpack.encode(a.address)
     address = msgspec.msgpack.decode(data, type=ActorAddress)
-    assert address == ActorAddress(actor_system.name, "/user/addr", a.uid)
+    assert address == ActorAddress(actor_system.node, "/user/addr", a.uid)
+    assert address.system == actor_system.name
     resolved = actor_system.resolve(address)
     assert resolved == a
     assert await resolved.ask("hi") == "hi"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from contextvars import Context
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ class Dispatcher:
         "_messages",
         "_ready",
         "_scheduled",
+        "_vars",
         "batch_messages",
         "current",
         "direct_budget",
@@ -52,6 +54,9 @@ class Dispatcher:
         self._loop = loop
         self._ready: deque[Cell[Any]] = deque()
         self._scheduled = False
+        #: The dispatcher's own (empty) context: its callbacks never run in the
+        #: context of whoever woke it; each actor's turn enters the actor's own.
+        self._vars = Context()
         self._messages = 0
         self._callbacks = 0
         self.throughput = throughput
@@ -68,7 +73,7 @@ class Dispatcher:
         self._ready.append(cell)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._run)
+            self._loop.call_soon(self._run, context=self._vars)
 
     def run_direct(self, cell: Cell[Any]) -> None:
         """Run one turn of an idle cell now, on the caller's stack (see ask)."""
@@ -82,7 +87,7 @@ class Dispatcher:
         if not self.direct_budget and not self._scheduled:
             # Budget spent: make sure a loop turn comes to refill it.
             self._scheduled = True
-            self._loop.call_soon(self._run)
+            self._loop.call_soon(self._run, context=self._vars)
 
     def _run(self) -> None:
         self.direct_budget = self.direct_limit
@@ -101,7 +106,7 @@ class Dispatcher:
             self._messages += done
             self._callbacks += 1
             if ready:
-                self._loop.call_soon(self._run)
+                self._loop.call_soon(self._run, context=self._vars)
             else:
                 self._scheduled = False
 

@@ -59,3 +59,33 @@ class StashOverflow(HewittError):
 
 class WrongThread(HewittError, RuntimeError):
     """A call was made on a thread where it would deadlock or is not allowed."""
+
+
+class ActorSystemStopped(ActorSystemNotRunning):
+    """The actor system has shut down (or is shutting down) while the call
+    waited, or the call was made after it shut down."""
+
+
+class NodeUnreachable(HewittError):
+    """The node an actor lives on cannot be reached (its link is down)."""
+
+    def __init__(self, node: str, detail: str = "") -> None:
+        super().__init__(f"node {node} is unreachable" + (f": {detail}" if detail else ""))
+        self.node = node
+
+
+class RemoteError(HewittError):
+    """An exception raised on another node, carried back as data (never pickled).
+
+    ``type_name`` is the qualified name of the original exception's class.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.remote_message = message
+
+
+class CodecError(HewittError, TypeError):
+    """A message could not be encoded or decoded by the kernel codec (an
+    unregistered type, malformed bytes, a value its type refuses)."""

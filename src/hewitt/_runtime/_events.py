@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._ref import ActorRef, tell_anonymously
+
 if TYPE_CHECKING:
-    from ._ref import ActorRef
     from ._system import ActorSystem
+
+logger = logging.getLogger("hewitt")
 
 E = TypeVar("E")
 
@@ -15,11 +19,13 @@ class EventStream:
     """Delivers each published event once to every actor subscribed to its class
     or to one of its base classes. Subscribers that stop are removed."""
 
-    __slots__ = ("_subscribers", "_system")
+    __slots__ = ("_subscribers", "_system", "undelivered")
 
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self._subscribers: dict[type[Any], list[ActorRef[Any]]] = {}
+        #: events a subscriber's full bounded mailbox refused
+        self.undelivered = 0
 
     def subscribe(self, ref: ActorRef[E], event_type: type[E]) -> None:
         """Deliver events of ``event_type`` (and its subclasses) to ``ref``. Thread-safe."""
@@ -59,4 +65,10 @@ class EventStream:
                     targets[ref] = None
         for ref in targets:
             if ref.is_alive:
-                ref.tell(event)
+                try:
+                    tell_anonymously(ref, event)
+                except Exception as exc:
+                    # A subscriber whose bounded mailbox refuses the event misses
+                    # it; publishing never fails the code that published.
+                    self.undelivered += 1
+                    logger.debug("event %s not delivered to %s: %s", type(event).__name__, ref, exc)

@@ -1,24 +1,13 @@
-"""What a cell calls and carries: mailbox items, handlers, per-class facts."""
+"""What a cell calls: handlers and the facts it keeps per actor class."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import Context
 from typing import Any
 
 from ._actor import Actor, Behavior, HandlerResult
-from ._marks import ENVELOPE
 from ._ref import ActorRef
-
-# A mailbox item is the message itself when it was told without a sender (the
-# common case, allocation-free), else a (message, sender, ENVELOPE) tuple.
-#
-# Queued items live in ``pending`` while there is at most one (most actors in a
-# fan-out or a tree of workers never hold more), and in a deque from the second
-# on. A deque costs 760 bytes and a malloc, so it is created only then, and
-# dropped when the actor goes idle: idle actors stay small.
-Envelope = tuple[Any, ActorRef[Any] | None]
-Item = Any
-
 
 # A cell calls its current handler as handler(actor, message): for the class's
 # own receive that is the plain function, so no bound method is allocated (and
@@ -46,6 +35,18 @@ def class_info(cls: type[Actor[Any]]) -> ClassInfo:
     return info
 
 
+def info_for_factory(factory: Any) -> ClassInfo | None:
+    """The class info of a factory that is an Actor class (or a subscripted
+    one, like ``Pool[Job]``), so that its ref class applies from the first
+    spawn; None for any other callable."""
+    info = CLASS_INFO.get(factory)
+    if info is None:
+        origin: Any = factory if isinstance(factory, type) else getattr(factory, "__origin__", None)
+        if isinstance(origin, type) and issubclass(origin, Actor):
+            info = CLASS_INFO[factory] = class_info(origin)
+    return info
+
+
 def as_handler(behavior: Behavior[Any], actor: Actor[Any] | None) -> Handler:
     """A behaviour given to become(), in the handler(actor, message) convention."""
     if getattr(behavior, "__self__", None) is actor and actor is not None:
@@ -59,21 +60,10 @@ def as_handler(behavior: Behavior[Any], actor: Actor[Any] | None) -> Handler:
     return call
 
 
-def call_handler(handler: Handler, actor: Any, message: Any) -> None:
-    handler(actor, message)
-
-
-def split(item: Item) -> Envelope:
-    """(message, sender) of a mailbox item."""
-    if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
-        return item[0], item[1]
-    return item, None
+def call_in_context(context: Context, handler: Handler, actor: Any, message: Any) -> None:
+    """Run a blocking actor's handler on a pool thread, in the actor's context."""
+    context.run(handler, actor, message)
 
 
 EMPTY_ARGS: tuple[Any, ...] = ()
 EMPTY_KWARGS: dict[str, Any] = {}
-
-
-def describe(message: Any) -> str:
-    """The type name of a message, for errors and logs (never its payload)."""
-    return type(message).__qualname__

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
+from ._envelope import describe, message_of, split
 from ._errors import HewittError
-from ._marks import ENVELOPE
 
 if TYPE_CHECKING:
     from ._cell import Cell
+    from ._clock import Clock
 
 
 class Overflow(enum.Enum):
@@ -103,16 +104,6 @@ class Mailbox:
         return BoundedMailbox(cell, self.capacity, self.overflow)
 
 
-def _message_of(item: Any) -> Any:
-    if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
-        return item[0]
-    return item
-
-
-def _type_name(item: Any) -> str:
-    return type(_message_of(item)).__qualname__
-
-
 class Admission:
     """Capacity, overflow policy and blocked senders, shared by both kinds.
 
@@ -131,12 +122,11 @@ class Admission:
         def __len__(self) -> int: ...
 
     def _reject(self, item: Any) -> None:
-        raise MailboxFull(self.cell.ref.path, self.capacity or 0, _type_name(item))
+        raise MailboxFull(self.cell.ref.path, self.capacity or 0, describe(message_of(item)))
 
     def _dead(self, item: Any, reason: str) -> None:
         self.dropped += 1  # type: ignore[misc]  # the slot is declared by the subclasses
-        message = _message_of(item)
-        sender = item[1] if message is not item else None
+        message, sender = split(item)
         self.cell.system._dead_letter(
             message,
             sender,
@@ -149,25 +139,43 @@ class Admission:
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)  # type: ignore[arg-type]
                 return
 
     def full(self) -> bool:
         capacity = self.capacity
         return capacity is not None and len(self) >= capacity
 
-    async def wait_for_room(self) -> None:
-        """Wait (FIFO among senders) until the mailbox has room."""
+    async def wait_for_room(self, timeout: float | None, clock: Clock) -> bool:
+        """Wait (FIFO among senders) until the mailbox has room; False when
+        ``timeout`` seconds of the system's clock pass first (None: no limit)."""
         loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else clock.now() + timeout
         while self.full():
-            waiter: asyncio.Future[None] = loop.create_future()
-            self.waiters.append(waiter)
+            waiter: asyncio.Future[bool | None] = loop.create_future()
+            self.waiters.append(waiter)  # type: ignore[arg-type]
+            timer = None
+            if deadline is not None:
+                timer = clock.call_later(max(0.0, deadline - clock.now()), _give_up, waiter)
             try:
-                await waiter
+                granted = await waiter
             except BaseException:
-                if waiter.done() and not waiter.cancelled():
+                if waiter.done() and not waiter.cancelled() and waiter.result():
                     self._wake_sender()  # pass the slot on
                 raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if granted is False:
+                return False
+            if granted is None:
+                return True  # the actor stopped: the message becomes a dead letter
+        return True
+
+
+def _give_up(waiter: asyncio.Future[bool | None]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class BoundedMailbox(deque[Any], Admission):
@@ -215,6 +223,7 @@ class PriorityMailbox(Admission):
         "_front",
         "_heap",
         "_key",
+        "_runtime",
         "_seq",
         "capacity",
         "cell",
@@ -238,19 +247,20 @@ class PriorityMailbox(Admission):
         self._key = key
         self._heap: list[tuple[Any, int, Any]] = []
         self._front: deque[Any] = deque()
+        self._runtime: deque[Any] = deque()
         self._seq = count()
 
     def __len__(self) -> int:
-        return len(self._heap) + len(self._front)
+        return len(self._heap) + len(self._front) + len(self._runtime)
 
     def __bool__(self) -> bool:
-        return bool(self._heap) or bool(self._front)
+        return bool(self._heap) or bool(self._front) or bool(self._runtime)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter([*self._front, *(entry[2] for entry in sorted(self._heap))])
+        return iter([*self._front, *self._runtime, *(entry[2] for entry in sorted(self._heap))])
 
     def _push(self, item: Any) -> None:
-        heapq.heappush(self._heap, (self._key(_message_of(item)), next(self._seq), item))
+        heapq.heappush(self._heap, (self._key(message_of(item)), next(self._seq), item))
 
     def append(self, item: Any) -> None:
         capacity = self.capacity
@@ -277,14 +287,28 @@ class PriorityMailbox(Admission):
             self._reject(item)
 
     def popleft(self) -> Any:
-        item = self._front.popleft() if self._front else heapq.heappop(self._heap)[2]
+        if self._front:
+            item = self._front.popleft()
+        elif self._runtime:
+            item = self._runtime.popleft()
+        else:
+            item = heapq.heappop(self._heap)[2]
         if self.waiters:
             self._wake_sender()
         return item
 
     def force(self, item: Any) -> None:
-        """Queue a runtime message whatever the capacity (see BoundedMailbox.force)."""
-        self._push(item)
+        """Queue a runtime message whatever the capacity (see BoundedMailbox.force).
+
+        A message whose priority the key cannot compute (a key written for the
+        user's messages, given a Terminated) goes first, in arrival order:
+        the runtime's own delivery never fails on a user's key."""
+        try:
+            key = self._key(message_of(item))
+        except Exception:
+            self._runtime.append(item)
+            return
+        heapq.heappush(self._heap, (key, next(self._seq), item))
 
     def appendleft(self, item: Any) -> None:
         self._front.appendleft(item)
@@ -293,9 +317,12 @@ class PriorityMailbox(Admission):
         self._front.extendleft(items)
 
     def extend(self, items: Iterable[Any]) -> None:
+        """Queue items again (after a withdrawal): no capacity check, and a key
+        that fails on one puts it with the runtime's messages."""
         for item in items:
-            self._push(item)
+            self.force(item)
 
     def clear(self) -> None:
         self._heap.clear()
         self._front.clear()
+        self._runtime.clear()

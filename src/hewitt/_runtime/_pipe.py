@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ._errors import DeliveryError
 from ._ref import ActorRef
 
 T = TypeVar("T")
@@ -24,7 +23,4 @@ def pipe_to(
     The result is sent as is (or ``map_result(result)``); an exception is sent
     as :class:`Failure` (or ``map_failure(exc)``).
     """
-    cell = ref._cell
-    if cell is None:
-        raise DeliveryError(ref.path, "pipe_to", "the ref is not bound to a live actor")
-    cell.system.pipe_to(awaitable, ref, map_result=map_result, map_failure=map_failure)
+    ref._recipient.system.pipe_to(awaitable, ref, map_result=map_result, map_failure=map_failure)

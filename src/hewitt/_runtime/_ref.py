@@ -1,55 +1,97 @@
-"""ActorRef: the only handle users hold on an actor.
+"""ActorRef: the only handle users hold on an actor, and the delivery seam.
 
-A ref is an address (system name, hierarchical path, incarnation id); a local
-ref also keeps a direct pointer to its cell, which is the fast path of ``tell``.
+A ref is an address (node, path, incarnation) plus its *recipient*: the object
+that delivers to that address. Every send goes through the recipient's
+``deliver(ref, item)`` (user messages) or ``deliver_system(ref, message)``
+(control messages: watch, link, stop, death notices). A local actor's
+recipient is its cell, which queues the message (the fast path); an actor on
+another node has a link as its recipient; an actor that is gone has its
+system's dead-letter recipient. Nothing outside the recipient touches a cell.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
+from contextvars import ContextVar
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
-import msgspec
-
-from ._errors import AskTimeout, DeliveryError, WrongThread
-from ._mailbox import Admission, MailboxFull, Overflow
-from ._marks import ENVELOPE, NOTHING
+from ._address import ActorAddress, NodeId
+from ._control import STOP, ControlMessage
+from ._envelope import Item
+from ._errors import WrongThread
+from ._marks import ENVELOPE
 from ._messages import PoisonPill
-from ._states import RUNNING
 
 if TYPE_CHECKING:
-    from ._cell import Cell
     from ._system import ActorSystem
 
 M_contra = TypeVar("M_contra", contravariant=True)
 
 
-class ActorAddress(msgspec.Struct, frozen=True):
-    """The serializable identity of an actor: system name, path and incarnation."""
+class _DefaultTimeout:
+    """The type of :data:`DEFAULT_TIMEOUT`."""
 
-    system: str
-    path: str
-    uid: int
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFAULT_TIMEOUT"
+
+
+#: "Use ``SystemConfig.ask_timeout``": the default of every ``ask``'s
+#: ``timeout``. ``timeout=None`` waits forever, as everywhere in hewitt.
+DEFAULT_TIMEOUT: Final = _DefaultTimeout()
+
+Timeout = float | None | _DefaultTimeout
+
+#: The ref of the actor whose handler is running in the current context: each
+#: actor runs its handlers in a ``contextvars.Context`` of its own where this
+#: is set, so a ``tell`` inside a handler carries the actor as its sender (as
+#: in Akka), also after an ``await`` in an async handler.
+CURRENT_ACTOR: ContextVar[ActorRef[Any] | None] = ContextVar("hewitt_current_actor", default=None)
+_current_actor = CURRENT_ACTOR.get
+
+
+class Recipient(Protocol):
+    """What delivers messages to a ref's address (the transport seam).
+
+    Implemented by a local cell, by the dead-letter recipient of a system and
+    by links to other nodes. All methods may be called from any thread.
+    """
+
+    #: The local system this recipient delivers for.
+    system: ActorSystem
+
+    @property
+    def node(self) -> NodeId: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def deliver(self, ref: ActorRef[Any], item: Item) -> None:
+        """Deliver a user message (a mailbox item, see ``_envelope``) to ``ref``."""
+
+    def deliver_ask(self, ref: ActorRef[Any], item: Item) -> None:
+        """Deliver an ask's request; a local idle actor may handle it at once."""
+
+    def deliver_system(self, ref: ActorRef[Any], message: ControlMessage) -> None:
+        """Deliver a control message (watch, link, stop, notices) to ``ref``."""
 
 
 class ActorRef(Generic[M_contra]):
     """A typed, immutable, hashable handle on an actor that accepts messages of type ``M``.
 
     ``tell`` never blocks and may be called from any thread. Two refs are equal
-    when they name the same incarnation of the same path in the same system.
+    when they name the same incarnation of the same path on the same node.
     """
 
-    __slots__ = ("_cell", "_path", "_uid")
+    __slots__ = ("_path", "_recipient", "_uid")
 
-    _cell: Cell[Any] | None
+    _recipient: Recipient
     _path: str
     _uid: int
 
-    def __init__(self, cell: Cell[Any] | None, path: str, uid: int) -> None:
-        self._cell = cell
+    def __init__(self, recipient: Recipient, path: str, uid: int) -> None:
+        self._recipient = recipient
         self._path = path
         self._uid = uid
 
@@ -63,33 +105,25 @@ class ActorRef(Generic[M_contra]):
         """The incarnation id: a new actor at the same path gets a new one."""
         return self._uid
 
+    @property
+    def node(self) -> NodeId:
+        """The node (actor system incarnation) this actor lives on."""
+        return self._recipient.node
+
     def tell(self, message: M_contra | PoisonPill, sender: ActorRef[Any] | None = None) -> None:
         """Send ``message`` without waiting; ``sender`` is what the recipient may reply to.
 
-        Every actor also accepts ``POISON_PILL``.
-
-        Never blocks, never raises for a stopped recipient: the message then goes
-        to dead letters.
+        Inside a handler the sender defaults to the running actor (as in Akka).
+        Every actor also accepts ``POISON_PILL``. Never blocks; never raises
+        for a stopped recipient (the message goes to dead letters). Raises
+        ActorSystemStopped once the recipient's system has shut down.
         """
-        cell = self._cell
-        if cell is None:
-            _unbound_tell(self, message, sender)
-            return
-        item = message if sender is None else (message, sender, ENVELOPE)
-        system = cell.system
-        if get_ident() != system._loop_thread_id:
-            system._tell_from_thread(cell, item)
-            return
-        # Cell.enqueue, inlined: this is the hottest path of the runtime.
-        mailbox = cell.mailbox
-        if mailbox is not None:
-            mailbox.append(item)
-        elif cell.pending is NOTHING:
-            cell.pending = item
-        else:
-            cell.second(item)
-        if not cell.scheduled:
-            cell.wake()
+        if sender is None:
+            sender = _current_actor()
+            if sender is None:
+                self._recipient.deliver(self, message)
+                return
+        self._recipient.deliver(self, (message, sender, ENVELOPE))
 
     async def send(
         self,
@@ -103,31 +137,15 @@ class ActorRef(Generic[M_contra]):
         there is room; raise ``MailboxFull`` if none comes within ``timeout``
         seconds (None: wait as long as it takes). For every other mailbox it
         is ``tell``. Usable from any event loop."""
-        cell = self._cell
-        if cell is None:
-            self.tell(message, sender)
+        if sender is None:
+            sender = _current_actor()
+        item = message if sender is None else (message, sender, ENVELOPE)
+        recipient = self._recipient
+        deliver_with_room = getattr(recipient, "deliver_with_room", None)
+        if deliver_with_room is None:
+            recipient.deliver(self, item)
             return
-        system = cell.system
-        if asyncio.get_running_loop() is not system._loop:
-            future = asyncio.run_coroutine_threadsafe(
-                self.send(message, sender, timeout=timeout), system._loop
-            )
-            await asyncio.wrap_future(future)
-            return
-        mailbox = cell.mailbox
-        if (
-            isinstance(mailbox, Admission)
-            and mailbox.overflow is Overflow.BLOCK
-            and mailbox.full()
-            and cell.is_alive
-        ):
-            try:
-                await asyncio.wait_for(mailbox.wait_for_room(), timeout)
-            except TimeoutError:
-                raise MailboxFull(
-                    self.path, mailbox.capacity or 0, type(message).__qualname__
-                ) from None
-        self.tell(message, sender)
+        await deliver_with_room(self, item, timeout)
 
     def send_blocking(
         self,
@@ -139,107 +157,55 @@ class ActorRef(Generic[M_contra]):
         """``send`` for synchronous code on other threads: blocks this thread
         while the recipient's BLOCK mailbox is full. Raises WrongThread on the
         system's own thread."""
-        cell = self._cell
-        if cell is None:
-            self.tell(message, sender)
-            return
-        system = cell.system
+        system = self._recipient.system
         if get_ident() == system._loop_thread_id:
             raise WrongThread(
                 f"send_blocking to {self.path} was called on the actor system's event-loop "
                 "thread, where it would deadlock; use `await ref.send(...)` there"
             )
-        asyncio.run_coroutine_threadsafe(
-            self.send(message, sender, timeout=timeout), system._loop
-        ).result()
+        system._run_blocking(self.send(message, sender, timeout=timeout), None)
 
-    async def ask(self, message: M_contra, *, timeout: float | None = None) -> Any:
+    async def ask(self, message: M_contra, *, timeout: Timeout = DEFAULT_TIMEOUT) -> Any:
         """Send ``message`` and wait for the first reply.
 
         Raises :class:`AskTimeout` (naming this actor and the message type) when
         no reply comes within ``timeout`` seconds (default:
-        ``SystemConfig.ask_timeout``), :class:`DeliveryError` when the recipient
-        is stopped, and re-raises the exception if the handler failed. Usable
-        from any event loop; from the system's own loop it takes the fast path.
+        ``SystemConfig.ask_timeout``; None waits forever),
+        :class:`DeliveryError` when the recipient is stopped,
+        :class:`ActorSystemStopped` when the system shuts down first, and
+        re-raises the exception if the handler failed. Usable from any event
+        loop; from the system's own loop it takes the fast path.
         """
-        cell = self._cell
-        if cell is None:
-            raise DeliveryError(self.path, type(message).__name__, "the ref is not bound")
-        system = cell.system
-        if timeout is None:
-            timeout = system.config.ask_timeout
-        loop = system._loop
-        if asyncio.get_running_loop() is not loop:
-            return await asyncio.wrap_future(self._ask_threadsafe(message, timeout))
-        future: asyncio.Future[Any] = loop.create_future()
-        promise = AskRef(future, self, message, timeout, system)
-        item = (message, promise, ENVELOPE)
-        mailbox = cell.mailbox
-        if mailbox is not None:
-            mailbox.append(item)
-        elif cell.pending is NOTHING:
-            cell.pending = item
-        else:
-            cell.second(item)
-        if not cell.scheduled:
-            dispatcher = system._dispatcher
-            if dispatcher.direct_budget and dispatcher.current is None and cell.state == RUNNING:
-                # Direct hand-off: the actor is idle and its mailbox holds only
-                # this request, so the waiting caller runs the actor's turn now,
-                # exactly as the dispatcher would, instead of paying two
-                # event-loop iterations. The budget makes the caller yield to
-                # the loop regularly.
-                dispatcher.run_direct(cell)
-                if future.done():
-                    return future.result()
-            else:
-                cell.wake()
-        system._ask_timeouts.add(timeout, promise)
-        return await future
+        return await self._recipient.system._ask(self, message, timeout)
 
-    def ask_blocking(self, message: M_contra, *, timeout: float | None = None) -> Any:
+    def ask_blocking(self, message: M_contra, *, timeout: Timeout = DEFAULT_TIMEOUT) -> Any:
         """``ask`` for synchronous code on other threads: blocks until the reply.
 
-        Raises :class:`WrongThread` on the system's event-loop thread, where it
-        would deadlock.
+        The timeout is enforced in the calling thread too, so a wedged or
+        stopped system never blocks it longer. Raises :class:`WrongThread` on
+        the system's event-loop thread, where it would deadlock.
         """
-        cell = self._cell
-        if cell is None:
-            raise DeliveryError(self.path, type(message).__name__, "the ref is not bound")
-        system = cell.system
-        if get_ident() == system._loop_thread_id:
-            raise WrongThread(
-                f"ask_blocking to {self.path} was called on the actor system's event-loop "
-                "thread, where it would deadlock; use `await ref.ask(...)` there"
-            )
-        if timeout is None:
-            timeout = system.config.ask_timeout
-        return self._ask_threadsafe(message, timeout).result()
-
-    def _ask_threadsafe(self, message: Any, timeout: float) -> concurrent.futures.Future[Any]:
-        cell = self._cell
-        assert cell is not None
-        system = cell.system
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        promise = ThreadSafeAskRef(future, self, message, timeout, system)
-        self.tell(message, promise)
-        system._call_on_loop(system._ask_timeouts.add, timeout, promise)
-        return future
+        return self._recipient.system._ask_blocking(self, message, timeout)
 
     def stop(self) -> None:
         """Ask the actor to stop: it finishes its current message, its queued
-        messages go to dead letters, its children stop first, then ``post_stop``
-        runs. Returns at once; see :meth:`wait_terminated`. Thread-safe."""
-        cell = self._cell
-        if cell is not None:
-            cell.system._call_on_loop(cell.request_stop)
+        messages go to dead letters, its children stop first (one at a time,
+        the last started first), then ``post_stop`` runs. Returns at once;
+        see :meth:`wait_terminated`. Thread-safe."""
+        self._recipient.deliver_system(self, STOP)
 
     async def wait_terminated(self, timeout: float | None = None) -> None:
-        """Wait until the actor has stopped (at once if it already has)."""
-        cell = self._cell
-        if cell is None:
-            return
-        await asyncio.wait_for(cell.system._termination_future(cell), timeout)
+        """Wait until the actor has stopped (at once if it already has).
+
+        Raises TimeoutError after ``timeout`` seconds (None: wait as long as it
+        takes). Usable from any event loop; nothing is left behind on timeout.
+        """
+        await self._recipient.system._wait_terminated(self, timeout)
+
+    def wait_terminated_blocking(self, timeout: float | None = None) -> None:
+        """:meth:`wait_terminated` for synchronous code on other threads."""
+        system = self._recipient.system
+        system._run_blocking(system._wait_terminated(self, timeout), None)
 
     @property
     def name(self) -> str:
@@ -249,31 +215,32 @@ class ActorRef(Generic[M_contra]):
     @property
     def address(self) -> ActorAddress:
         """The serializable address of this ref (see ``ActorSystem.resolve``)."""
-        cell = self._cell
-        system = cell.system.name if cell is not None else ""
-        return ActorAddress(system, self.path, self.uid)
+        return ActorAddress(self._recipient.node, self.path, self._uid)
 
     @property
     def is_alive(self) -> bool:
-        """True while the actor has not stopped (a snapshot; it may stop right after)."""
-        cell = self._cell
-        return cell is not None and cell.is_alive
+        """True while the actor has not stopped, as far as this node knows
+        (a snapshot; it may stop right after)."""
+        return self._recipient.alive
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ActorRef):
             return NotImplemented
-        return self._uid == other._uid and self._path == other._path
+        if self._uid != other._uid or self._path != other._path:
+            return False
+        node, other_node = self._recipient.node, other._recipient.node
+        return node is other_node or node == other_node
 
     def __hash__(self) -> int:
-        return hash((self._path, self._uid))
+        return hash((self._path, self._uid, self._recipient.node.incarnation))
 
     def __repr__(self) -> str:
         return f"ActorRef({self.path}#{self.uid})"
 
     def __reduce__(self) -> Any:
         raise TypeError(
-            f"{self!r} cannot be pickled; serialize `ref.address` (msgspec) and "
-            "`ActorSystem.resolve` it on the other side"
+            f"{self!r} cannot be pickled; send it inside a message through the kernel "
+            "codec, or serialize `ref.address` (msgspec) and `ActorSystem.resolve` it"
         )
 
     def __copy__(self) -> ActorRef[M_contra]:
@@ -283,122 +250,7 @@ class ActorRef(Generic[M_contra]):
         return self
 
 
-def _unbound_tell(ref: ActorRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
-    # A ref that resolves to no live actor (unknown path, stale incarnation).
-    if isinstance(sender, _Promise):
-        sender._system._dead_letter(message, sender, ref, "no such actor")
-
-
-class _Promise(ActorRef[Any]):
-    """A temporary ref that completes an ask when it is told the reply."""
-
-    __slots__ = ("_message_type", "_system", "_target", "_timeout")
-
-    _target: ActorRef[Any]
-    _message_type: type[Any]
-    _timeout: float
-    _system: ActorSystem
-
-    @property
-    def done(self) -> bool:
-        raise NotImplementedError
-
-    def fail(self, exc: BaseException) -> None:
-        raise NotImplementedError
-
-    def expire(self) -> None:
-        self.fail(AskTimeout(self._target.path, self._message_type.__qualname__, self._timeout))
-
-    def _late(self, message: Any, sender: ActorRef[Any] | None) -> None:
-        self._system._dead_letter(message, sender, self, "reply to an expired or completed ask")
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __repr__(self) -> str:
-        return f"AskRef({self._target.path}, {self._message_type.__qualname__})"
-
-
-class AskRef(_Promise):
-    """Promise for an ``ask`` made on the system's own event loop."""
-
-    __slots__ = ("_future",)
-
-    def __init__(
-        self,
-        future: asyncio.Future[Any],
-        target: ActorRef[Any],
-        message: Any,
-        timeout: float,
-        system: ActorSystem,
-    ) -> None:
-        # Flat on purpose (no super() chain): this runs once per ask.
-        self._cell = None
-        self._path = target._path
-        self._uid = -1
-        self._future = future
-        self._target = target
-        self._message_type = type(message)
-        self._timeout = timeout
-        self._system = system
-
-    @property
-    def done(self) -> bool:
-        return self._future.done()
-
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        if get_ident() != self._system._loop_thread_id:
-            self._system._call_on_loop(self.tell, message, sender)
-            return
-        future = self._future
-        if future.done():
-            self._late(message, sender)
-        else:
-            future.set_result(message)
-
-    def fail(self, exc: BaseException) -> None:
-        if get_ident() != self._system._loop_thread_id:
-            self._system._call_on_loop(self.fail, exc)
-            return
-        if not self._future.done():
-            self._future.set_exception(exc)
-
-
-class ThreadSafeAskRef(_Promise):
-    """Promise for an ``ask`` made from another thread or another event loop."""
-
-    __slots__ = ("_future",)
-
-    def __init__(
-        self,
-        future: concurrent.futures.Future[Any],
-        target: ActorRef[Any],
-        message: Any,
-        timeout: float,
-        system: ActorSystem,
-    ) -> None:
-        self._cell = None
-        self._path = target._path
-        self._uid = -1
-        self._future = future
-        self._target = target
-        self._message_type = type(message)
-        self._timeout = timeout
-        self._system = system
-
-    @property
-    def done(self) -> bool:
-        return self._future.done()
-
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        try:
-            self._future.set_result(message)
-        except concurrent.futures.InvalidStateError:
-            self._late(message, sender)
-
-    def fail(self, exc: BaseException) -> None:
-        with contextlib.suppress(concurrent.futures.InvalidStateError):
-            self._future.set_exception(exc)
+def tell_anonymously(ref: ActorRef[Any], message: Any) -> None:
+    """Deliver ``message`` with no sender, even inside a handler (the runtime's
+    own messages: events, timer ticks)."""
+    ref._recipient.deliver(ref, message)

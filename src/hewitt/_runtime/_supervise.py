@@ -1,7 +1,8 @@
 """What happens when an actor fails: its supervisor's directive, restarts,
 restart intensity, backoff, poison messages, links and the guardians' policy.
 
-Everything here runs on the event-loop thread. The rules are written down in
+Everything here runs on the event-loop thread and changes lifecycle states
+only through ``_lifecycle.transition``. The rules are written down in
 docs/supervision.md; the tests in tests/unit/test_supervision.py check them.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from . import _deathwatch, _stopping
+from ._asks import fail_ask
+from ._envelope import describe, retry, split_attempts
 from ._errors import ActorInitializationError, HewittError
-from ._marks import ENVELOPE
-from ._messages import ActorRestarted, Exit
-from ._ref import _Promise
-from ._states import NEW, RUNNING, STOPPING, SUSPENDED
+from ._lifecycle import RESTARTING, RUNNING, STARTING, STOPPING, SUSPENDED, transition
+from ._messages import ActorRestarted
 from ._supervision import (
     DEFAULT_STRATEGY,
     Directive,
@@ -27,7 +29,7 @@ from ._supervision import (
 
 if TYPE_CHECKING:
     from ._cell import Cell
-    from ._handlers import Item
+    from ._envelope import Item
 
 logger = logging.getLogger("hewitt")
 
@@ -42,36 +44,42 @@ class LinkedActorFailed(HewittError):
 
 
 def strategy_of(supervisor: Cell[Any]) -> SupervisorStrategy:
-    if supervisor._parent is None:  # a guardian
+    if supervisor.parent_cell is None:  # a guardian
         return supervisor.system.config.guardian_strategy
     # The instance may carry its own strategy (hewitt.supervision.Supervisor does).
     strategy = getattr(supervisor.actor, "supervisor_strategy", None)
     return strategy if strategy is not None else DEFAULT_STRATEGY
 
 
-def _describe(message: Any) -> str:
-    return type(message).__qualname__
-
-
-def _split(item: Item) -> tuple[Any, Any, int]:
-    """(message, sender, attempts) of a mailbox item; attempts counts earlier failures."""
-    if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
-        return item[0], item[1], item[3] if len(item) == 4 else 0
-    return item, None, 0
+def _restart_log(supervisor: Cell[Any], child: Cell[Any]) -> RestartLog:
+    """The restart history that counts ``child``'s restarts: its supervisor's
+    (OTP: intensity over all children), but a top-level actor's own, so that
+    one blip per top-level actor does not add up in the guardian's window."""
+    if supervisor.parent_cell is None:
+        extras = child.get_extras()
+        if extras.guardian_log is None:
+            extras.guardian_log = RestartLog()
+        return extras.guardian_log
+    extras = supervisor.get_extras()
+    if extras.restart_log is None:
+        extras.restart_log = RestartLog()
+    return extras.restart_log
 
 
 def handle_failure(cell: Cell[Any], exc: BaseException, item: Item | None) -> None:
     """``cell`` raised ``exc`` handling ``item`` (None: in a hook, or escalated)."""
-    if cell.state >= STOPPING or cell.stop_requested:
-        logger.error("actor %s failed while stopping", cell.ref.path, exc_info=exc)
-        return
     system = cell.system
-    message, sender, attempts = _split(item) if item is not None else (None, None, 0)
-    what = _describe(message) if item is not None else "no message"
+    message, sender, attempts = split_attempts(item) if item is not None else (None, None, 0)
+    what = describe(message) if item is not None else "no message"
+    if cell.state >= STOPPING or cell.stop_requested:
+        logger.error("actor %s failed while stopping (%s)", cell.ref.path, what, exc_info=exc)
+        if item is not None:
+            _drop(cell, message, sender, exc, "its handler failed while the actor was stopping")
+        return
     logger.error("actor %s failed handling %s", cell.ref.path, what, exc_info=exc)
     system._failures += 1
     system._publish_failure(cell.ref, what, exc)
-    supervisor = cell._parent
+    supervisor = cell.parent_cell
     if supervisor is None:
         return  # guardians do not fail: their handler only dead-letters
     strategy = strategy_of(supervisor)
@@ -97,22 +105,24 @@ def handle_failure(cell: Cell[Any], exc: BaseException, item: Item | None) -> No
     if directive is Directive.STOP:
         if item is not None:
             _drop(cell, message, sender, exc, "its handler failed and the actor was stopped")
-        stop_abnormally(cell, exc)
+        _stopping.stop_abnormally(cell, exc)
         return
     if directive is Directive.ESCALATE:
         if item is not None:
             _drop(cell, message, sender, exc, "its handler failed and the failure was escalated")
-        cell.state = SUSPENDED  # until the supervisor's own supervisor decides
-        cell.restart_cause = None
+        transition(cell, SUSPENDED)  # until the supervisor's own supervisor decides
         cell.scheduled = True
         escalate(supervisor, exc)
         return
 
-    # RESTART: retry the message on the new instance, unless it is a poison message.
+    # RESTART: retry the message on the new instance, unless it is a poison
+    # message or a timer tick (timers die with the old instance).
     if item is not None:
         attempts += 1
-        if attempts < strategy.poison_threshold:
-            cell._front_deque().appendleft((message, sender, ENVELOPE, attempts))
+        if cell.is_timer_tick(item):
+            _drop(cell, message, sender, exc, "a timer tick of an instance that restarted")
+        elif attempts < strategy.poison_threshold:
+            cell.front_deque().appendleft(retry(message, sender, attempts))
         else:
             _drop(
                 cell,
@@ -121,29 +131,29 @@ def handle_failure(cell: Cell[Any], exc: BaseException, item: Item | None) -> No
                 exc,
                 f"poison message: it failed {attempts} times in a row",
             )
-    propagate_exit(cell, exc)
+    _deathwatch.exit_links(cell, exc)
     restart_children(supervisor, cell, exc, strategy, message if item is not None else None)
 
 
 def _drop(cell: Cell[Any], message: Any, sender: Any, exc: BaseException, reason: str) -> None:
-    if isinstance(sender, _Promise):
-        sender.fail(exc)
+    if fail_ask(sender, exc):
         sender = None  # the ask has its answer; no second DeliveryError
     cell.system._dead_letter(message, sender, cell.ref, f"{reason}: {exc!r}")
 
 
 def escalate(supervisor: Cell[Any], exc: BaseException) -> None:
     """A child's failure becomes the supervisor's own failure."""
-    if supervisor._parent is None:
+    if supervisor.parent_cell is None:
         guardian_gives_up(supervisor, exc)
         return
     handle_failure(supervisor, exc, None)
 
 
-def guardian_gives_up(guardian: Cell[Any], exc: BaseException) -> None:
+def guardian_gives_up(
+    guardian: Cell[Any], exc: BaseException, child: Cell[Any] | None = None
+) -> None:
     system = guardian.system
-    policy = system.config.guardian_policy
-    if policy == "stop_system":
+    if system.config.guardian_policy == "stop_system":
         logger.critical(
             "guardian %s gives up after %r: stopping actor system %s",
             guardian.ref.path,
@@ -152,15 +162,21 @@ def guardian_gives_up(guardian: Cell[Any], exc: BaseException) -> None:
         )
         system._terminate_from_inside(exc)
         return
-    for child in list((guardian._children or {}).values()):
-        if child.state == SUSPENDED or child.restart_cause is not None:
-            logger.error(
-                "guardian %s gives up on %s after %r: stopping its subtree",
-                guardian.ref.path,
-                child.ref.path,
-                exc,
-            )
-            stop_abnormally(child, exc)
+    targets = (
+        [child]
+        if child is not None
+        else [
+            c for c in (guardian.child_cells or {}).values() if c.state in (SUSPENDED, RESTARTING)
+        ]
+    )
+    for target in targets:
+        logger.error(
+            "guardian %s gives up on %s after %r: stopping its subtree",
+            guardian.ref.path,
+            target.ref.path,
+            exc,
+        )
+        _stopping.stop_abnormally(target, exc)
 
 
 def restart_children(
@@ -172,27 +188,25 @@ def restart_children(
 ) -> None:
     system = supervisor.system
     now = system.clock.now()
-    log = supervisor.restart_log
-    if log is None:
-        log = supervisor.restart_log = RestartLog()
+    log = _restart_log(supervisor, failed)
     if not log.record(now, strategy):
         give_up = RestartIntensityExceeded(
             supervisor.ref.path, strategy.max_restarts, strategy.within
         )
         give_up.__cause__ = exc  # the failure that was one too many
         logger.error("%s", give_up)
-        # OTP: the supervisor stops all its children, then fails itself.
-        failed.restart_cause = exc
-        if supervisor._parent is None:
-            guardian_gives_up(supervisor, give_up)
+        if supervisor.parent_cell is None:
+            guardian_gives_up(supervisor, give_up, failed)
             return
-        supervisor._stop_children()
+        # OTP: the supervisor stops all its children, then fails itself.
+        failed.get_extras().restart_cause = exc
+        _stopping.stop_children(supervisor)
         handle_failure(supervisor, give_up, None)
         return
     if strategy.kind is StrategyKind.ONE_FOR_ONE:
         targets = [failed]  # O(1): one-for-one never walks the siblings
     else:
-        children = [c for c in (supervisor._children or {}).values() if c.state < STOPPING]
+        children = [c for c in (supervisor.child_cells or {}).values() if c.state < STOPPING]
         if strategy.kind is StrategyKind.ONE_FOR_ALL:
             targets = children
         else:
@@ -205,7 +219,7 @@ def restart_children(
     for cell in reversed(targets):
         if cell is not failed and cell.restart_type is RestartType.TEMPORARY:
             cell.stop_final = True
-            cell.request_stop()
+            _stopping.request_stop(cell)
         else:
             begin_restart(cell, exc, message if cell is failed else None, delay)
     for cell in targets:
@@ -213,136 +227,174 @@ def restart_children(
 
 
 def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: float) -> None:
-    """Suspend ``cell``, run ``pre_restart`` and stop its children; the rebuild
-    happens in maybe_complete_restart once they are gone and the delay is over."""
-    if cell.state >= STOPPING or cell.stop_requested:
+    """Move ``cell`` to RESTARTING, run ``pre_restart`` and stop its children;
+    the rebuild happens in maybe_complete_restart once they are gone and the
+    delay is over."""
+    if cell.state >= STOPPING or cell.stop_requested or cell.state == RESTARTING:
         return
     actor = cell.actor
     if actor is not None:
         try:
-            actor.pre_restart(cause, message)
+            cell.run_hook(actor.pre_restart, cause, message)
         except Exception as hook_error:
             logger.error("actor %s failed in pre_restart", cell.ref.path, exc_info=hook_error)
-    cell.state = SUSPENDED
-    cell.restart_cause = cause
-    cell.scheduled = True  # tells only queue while it is suspended
+    transition(cell, RESTARTING)
+    extras = cell.get_extras()
+    extras.restart_cause = cause
+    cell.scheduled = True  # tells only queue while it restarts
     cell.cancel_timers()
-    cell._stop_children()
+    cell.withdraw_timer_ticks()
+    if cell.child_cells:
+        _stopping.stop_children(cell)
     if delay > 0:
-        cell.restart_timer = cell.system.clock.call_later(delay, _delay_over, cell)
+        extras.restart_timer = cell.system.clock.call_later(delay, _delay_over, cell)
 
 
 def _delay_over(cell: Cell[Any]) -> None:
-    cell.restart_timer = None
+    extras = cell.get_extras()
+    extras.restart_timer = None
     maybe_complete_restart(cell)
 
 
 def maybe_complete_restart(cell: Cell[Any]) -> None:
+    extras = cell.extras
     if (
-        cell.state != SUSPENDED
-        or cell.restart_cause is None
-        or cell._children
+        cell.state != RESTARTING
+        or extras is None
+        or extras.restart_cause is None
+        or cell.child_cells
         or cell.suspended is not None
-        or cell.restart_timer is not None
+        or extras.restart_timer is not None
     ):
         return
-    stash = cell._stash
+    stash = extras.stash
     if stash:
-        cell._front_deque().extendleft(reversed(stash))
+        cell.front_deque().extendleft(reversed(stash))
         stash.clear()
-    cell.links = None
-    cell.restart_log = None  # OTP: a restarted supervisor starts a fresh restart history
+    extras.links = None
+    extras.restart_log = None  # OTP: a restarted supervisor starts a fresh restart history
     try:
         cell.build()
     except ActorInitializationError as init_error:
         logger.error(
             "actor %s could not be rebuilt; stopping it", cell.ref.path, exc_info=init_error
         )
-        cell.restart_cause = None
-        cell.state = RUNNING
-        stop_abnormally(cell, init_error)
+        extras.restart_cause = None
+        _stopping.stop_abnormally(cell, init_error)
         return
-    cell.system._restarts += 1
-    if cell.system.config.lifecycle_events and cell.restart_cause is not None:
-        cell.system.event_stream.publish(ActorRestarted(cell.ref, cell.restart_cause))
-    cell.state = NEW  # post_restart (by default: pre_start) runs before the next message
+    system = cell.system
+    system._restarts += 1
+    if system.config.lifecycle_events:
+        system.event_stream.publish(ActorRestarted(cell.ref, extras.restart_cause))
+    transition(cell, STARTING)  # post_restart (by default: pre_start) runs before the next message
     cell.scheduled = True
-    cell.system._dispatcher.schedule(cell)
-
-
-def stop_abnormally(cell: Cell[Any], reason: BaseException) -> None:
-    """Stop ``cell`` for good with an abnormal reason (links and watchers see it)."""
-    if cell.state >= STOPPING:
-        return
-    cell.restart_cause = None  # a pending restart timer then finds nothing to do
-    cell.stop_reason = reason
-    cell.stop_final = True
-    if cell.state == SUSPENDED:
-        cell.state = RUNNING
-    cell.request_stop()
-
-
-def propagate_exit(cell: Cell[Any], reason: BaseException | None) -> None:
-    """Tell the actors linked to ``cell`` that it exited (abnormally when ``reason``)."""
-    links = cell.links
-    if not links:
-        return
-    cell.links = None
-    for other in links:
-        if other.links is not None:
-            other.links.discard(cell)
-        if other.state >= STOPPING or other.stop_requested:
-            continue
-        if other.actor is not None and type(other.actor).trap_exits:
-            other.enqueue_system(Exit(cell.ref, reason))
-        elif reason is not None:
-            handle_failure(other, LinkedActorFailed(cell.ref.path, reason), None)
+    system._dispatcher.schedule(cell)
 
 
 def _resume_suspended_children(cell: Cell[Any]) -> None:
-    for child in list((cell._children or {}).values()):
-        if child.state == SUSPENDED and child.restart_cause is None:
-            child.state = RUNNING
+    for child in list((cell.child_cells or {}).values()):
+        if child.state == SUSPENDED:
+            transition(child, RUNNING)
             child.system._dispatcher.schedule(child)
 
 
-def restart_after_stop(cell: Cell[Any]) -> bool:
+def child_terminated(parent: Cell[Any], child: Cell[Any]) -> None:
+    """``child`` has stopped: free its name (or start its replacement), and
+    go on with whatever waited for it (a stop or restart of ``parent``)."""
+    siblings = parent.child_cells
+    if siblings is None or siblings.get(child.name) is not child:
+        return
+    if _restart_after_stop(parent, child):
+        return
+    del siblings[child.name]
+    extras = parent.extras
+    if extras is not None and extras.stopping_children:
+        _stopping.stop_children(parent)
+    elif not siblings and parent.state == RESTARTING:
+        maybe_complete_restart(parent)
+
+
+def _restart_after_stop(supervisor: Cell[Any], cell: Cell[Any]) -> bool:
     """A permanent child stopped normally: start a new incarnation in its place
-    (OTP). True when it did; it counts toward the supervisor's intensity."""
-    supervisor = cell._parent
+    (OTP). True when it did; it counts toward the supervisor's intensity. A
+    replacement whose factory fails is a failure its supervisor handles."""
+    extras = cell.extras
     if (
-        supervisor is None
-        or cell.restart_type is not RestartType.PERMANENT
+        cell.restart_type is not RestartType.PERMANENT
         or cell.stop_final
-        or cell.stop_reason is not None
-        or supervisor.state not in (NEW, RUNNING)
+        or (extras is not None and extras.stop_reason is not None)
+        or supervisor.state not in (STARTING, RUNNING)
         or supervisor.stop_requested
     ):
         return False
+    system = supervisor.system
     strategy = strategy_of(supervisor)
-    log = supervisor.restart_log
-    if log is None:
-        log = supervisor.restart_log = RestartLog()
-    if not log.record(supervisor.system.clock.now(), strategy):
-        handle_failure(
-            supervisor,
-            RestartIntensityExceeded(supervisor.ref.path, strategy.max_restarts, strategy.within),
-            None,
-        )
-        return False
-    children = supervisor._children
+    while True:
+        log = _restart_log(supervisor, cell)
+        if not log.record(system.clock.now(), strategy):
+            exceeded = RestartIntensityExceeded(
+                supervisor.ref.path, strategy.max_restarts, strategy.within
+            )
+            if supervisor.parent_cell is None:
+                logger.error("%s: %s is not restarted", exceeded, cell.ref.path)
+                return False
+            _forget(supervisor, cell)
+            handle_failure(supervisor, exceeded, None)
+            return True
+        try:
+            _replace(supervisor, cell)
+        except ActorInitializationError as init_error:
+            # The new incarnation could not even be built: a failure of that
+            # child, decided by the supervisor's strategy (default: stop it).
+            logger.error("actor %s could not be started again", cell.ref.path, exc_info=init_error)
+            system._failures += 1
+            system._publish_failure(cell.ref, "restart after a normal stop", init_error)
+            directive = _decide(supervisor, strategy, init_error)
+            if directive is Directive.RESTART:
+                continue  # another attempt, counted toward the intensity
+            _forget(supervisor, cell)
+            if directive is Directive.ESCALATE:
+                escalate(supervisor, init_error)
+            return True
+        system._restarts += 1
+        return True
+
+
+def _decide(supervisor: Cell[Any], strategy: SupervisorStrategy, exc: BaseException) -> Directive:
+    try:
+        return strategy.decide(exc)
+    except Exception as decider_error:
+        logger.error("supervisor %s: decider raised", supervisor.ref.path, exc_info=decider_error)
+        return Directive.ESCALATE
+
+
+def _forget(supervisor: Cell[Any], cell: Cell[Any]) -> None:
+    siblings = supervisor.child_cells
+    if siblings is not None and siblings.get(cell.name) is cell:
+        del siblings[cell.name]
+
+
+def _replace(supervisor: Cell[Any], cell: Cell[Any]) -> None:
+    """Spawn a new incarnation of ``cell`` that keeps its place in start order."""
+    children = supervisor.child_cells
     assert children is not None
     order = list(children)
     position = order.index(cell.name)
     del children[cell.name]
-    supervisor.system._restarts += 1
-    supervisor.spawn_child(
-        cell.factory, cell.args, cell.kwargs, cell.name, restart=cell.restart_type
-    )
-    # The new incarnation keeps the old one's place in start order (rest-for-one).
-    reordered = {name: children[name] for name in order[:position]}
-    reordered[cell.name] = children[cell.name]
-    reordered.update((name, children[name]) for name in order[position + 1 :])
+    try:
+        supervisor.spawn_child(
+            cell.factory, cell.args, cell.kwargs, cell.name, restart=cell.restart_type
+        )
+    except BaseException:
+        children[cell.name] = cell  # still in place for the caller to decide
+        _reorder(children, order, position, cell.name)
+        raise
+    _reorder(children, order, position, cell.name)
+
+
+def _reorder(children: dict[str, Cell[Any]], order: list[str], position: int, name: str) -> None:
+    reordered = {n: children[n] for n in order[:position] if n in children}
+    reordered[name] = children[name]
+    reordered.update((n, children[n]) for n in order[position + 1 :] if n in children)
     children.clear()
     children.update(reordered)
-    return True

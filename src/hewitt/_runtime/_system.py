@@ -1,46 +1,54 @@
-"""ActorSystem: the registry of actors, their dispatcher, guardians and shutdown."""
+"""ActorSystem: one node's registry of actors, its guardians, delivery by
+address, and shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import random
 import threading
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from itertools import count
 from threading import get_ident
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from . import _asks, _stopping
 from ._actor import Actor
-from ._asks import AskTimeouts
+from ._address import TEMP_PREFIX, ActorAddress, NodeId
+from ._bridge import LoopBridge
 from ._cell import Cell
 from ._clock import Clock, LoopClock
 from ._config import SystemConfig
+from ._control import ControlMessage, Unwatch
+from ._deadletters import DeadLetters
 from ._dispatcher import Dispatcher
-from ._errors import ActorSystemNotRunning, DeliveryError, WrongThread
+from ._envelope import envelope
+from ._errors import ActorSystemNotRunning, ActorSystemStopped, WrongThread
 from ._events import EventStream
-from ._handlers import describe, split
-from ._mailbox import Admission, Mailbox, MailboxFull, Overflow
-from ._messages import ActorFailed, ActorStopped, DeadLetter, Failure
-from ._ref import ActorAddress, ActorRef, _Promise
-from ._states import DEAD, RUNNING
+from ._lifecycle import RUNNING as CELL_RUNNING
+from ._lifecycle import STOPPED, transition
+from ._lifecycle import name as state_name
+from ._loops import new_event_loop
+from ._mailbox import Mailbox
+from ._messages import ActorFailed, ActorStopped, Failure
+from ._recipients import DeadRecipient, UnreachableRecipient
+from ._ref import ActorRef, Recipient
 from ._supervision import RestartType
-from ._tombstone import Tombstone
+from ._sysstate import CREATED, RUNNING, STOPPING, TERMINATED
+
+if TYPE_CHECKING:
+    from ._asks import Promise, ThreadSafeAskRef
 
 logger = logging.getLogger("hewitt")
 
 N = TypeVar("N")
 T = TypeVar("T")
-R = TypeVar("R")
-
-_CREATED, _RUNNING, _STOPPING, _TERMINATED = range(4)
-_REFUSING = (Overflow.FAIL, Overflow.BLOCK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,8 @@ class SystemStatistics:
     failures: int
     restarts: int
     ready_actors: int
+    #: asks waiting for a reply
+    pending_asks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,15 @@ class ActorStatistics:
     capacity: int | None
     #: messages a full bounded mailbox dropped (dead letters)
     dropped: int
+    #: its lifecycle state: starting, running, suspended, restarting, stopping
+    state: str = "running"
+
+
+class RemoteProvider(Protocol):
+    """What a transport gives a system: the recipient for another node's refs
+    (a link), or None when it has none (see ``ActorSystem.use_remote``)."""
+
+    def recipient_for(self, node: NodeId) -> Recipient | None: ...
 
 
 class _Guardian(Actor[Any]):
@@ -81,25 +100,7 @@ class _Guardian(Actor[Any]):
         )
 
 
-def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
-    """A new event loop: uvloop when installed and wanted, else asyncio's default."""
-    if use_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def run(main: Coroutine[Any, Any, R], *, use_uvloop: bool = True) -> R:
-    """Run ``main`` to completion on a new event loop (uvloop when installed)."""
-    with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
-        return runner.run(main)
-
-
-class ActorSystem:
+class ActorSystem(LoopBridge):
     """A tree of actors on one event loop: ``/user`` for yours, ``/system`` for hewitt's.
 
     Use it as an async context manager inside a running loop::
@@ -120,29 +121,35 @@ class ActorSystem:
             raise ValueError(f"invalid actor system name {name!r}")
         self.name = name
         self.config = config if config is not None else SystemConfig()
-        self._state = _CREATED
+        #: this system's node identity: name and a random incarnation (and the
+        #: transport's host and port, once a node layer binds one)
+        self.node = NodeId.mint(name)
+        self._state = CREATED
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._loop_thread_id = -1
         self._dispatcher: Dispatcher = None  # type: ignore[assignment]
-        self._ask_timeouts: AskTimeouts = None  # type: ignore[assignment]
-        # Tells from other threads: (cell, item) pairs drained on the loop, one
-        # wake-up of the loop per batch (see _tell_from_thread).
-        self._inbox: deque[tuple[Cell[Any], Any]] = deque()
+        self._ask_timeouts: _asks.AskTimeouts = None  # type: ignore[assignment]
+        self.clock: Clock = None  # type: ignore[assignment]
+        self._inbox: deque[Any] = deque()
         self._inbox_scheduled = False
+        self._bridged: set[concurrent.futures.Future[Any]] = set()
         self._uids = count(int.from_bytes(os.urandom(5), "big") << 24)
         self._names = count(1)
         self._live = 0
         self._stopped = 0
         self._failures = 0
         self._restarts = 0
-        self._dead_letters = 0
-        self._dl_window_start = 0.0
-        self._dl_logged = 0
-        self._dl_suppressed = 0
-        self._termination_waiters: dict[Cell[Any], list[asyncio.Future[None]]] = {}
+        self._dead_letter_office = DeadLetters(self)
+        self._dead = DeadRecipient(self, "recipient stopped")
+        self._unknown = DeadRecipient(self, "no such actor")
+        self._temporary_recipient = _asks.TemporaryRecipient(self)
+        self._temporaries: dict[int, Promise] = {}
+        self._foreign_asks: set[ThreadSafeAskRef] = set()
+        self._remote: RemoteProvider | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
+        self._shutdown_task: asyncio.Task[None] | None = None
         self.event_stream = EventStream(self)
         #: Components attached to this system (persistence, ...), by key: no
         #: global registries, everything belongs to a system.
@@ -154,6 +161,9 @@ class ActorSystem:
         self._terminated: asyncio.Future[None] | None = None
         self._user: Cell[Any] = None  # type: ignore[assignment]
         self._system: Cell[Any] = None  # type: ignore[assignment]
+
+    _ask = _asks.ask
+    _ask_blocking = _asks.ask_blocking
 
     # ------------------------------------------------------------------
     # Start and stop
@@ -172,7 +182,7 @@ class ActorSystem:
 
     async def start(self) -> None:
         """Bind the system to the running event loop and start its guardians."""
-        if self._state != _CREATED:
+        if self._state != CREATED:
             raise ActorSystemNotRunning(f"actor system {self.name!r} was already started")
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -180,17 +190,17 @@ class ActorSystem:
         self._dispatcher = Dispatcher(
             loop, self.config.throughput, self.config.batch_messages, self.config.direct_asks
         )
-        self.clock: Clock = self.config.clock if self.config.clock is not None else LoopClock(loop)
-        self._ask_timeouts = AskTimeouts(self.clock)
+        self.clock = self.config.clock if self.config.clock is not None else LoopClock(loop)
+        self._ask_timeouts = _asks.AskTimeouts(self.clock)
         self._user = self._guardian("user")
         self._system = self._guardian("system")
         self._terminated = loop.create_future()
-        self._state = _RUNNING
+        self._state = RUNNING
 
     def _guardian(self, name: str) -> Cell[Any]:
         cell: Cell[Any] = Cell(self, None, name, "/" + name, _Guardian, (), {})
         cell.build()
-        cell.state = RUNNING
+        transition(cell, CELL_RUNNING)
         return cell
 
     async def shutdown(self, timeout: float | None = None) -> None:
@@ -198,19 +208,34 @@ class ActorSystem:
 
         Handlers still running after ``timeout`` seconds (default
         ``SystemConfig.shutdown_timeout``) are cancelled and their paths are
-        recorded in ``unclean_stops``. Pending asks fail. Idempotent.
+        recorded in ``unclean_stops``. Asks still pending then fail with
+        ActorSystemStopped. A second call waits for the first to finish.
+        Usable from any event loop.
         """
-        if self._state != _RUNNING:
+        if self._state == CREATED:
+            self._state = TERMINATED
             return
-        self._state = _STOPPING
+        if asyncio.get_running_loop() is not self._loop:
+            if self._loop.is_closed():
+                return
+            future = asyncio.run_coroutine_threadsafe(self.shutdown(timeout), self._loop)
+            await asyncio.wrap_future(future)
+            return
+        if self._shutdown_task is None:
+            self._shutdown_task = self._loop.create_task(self._shut_down(timeout))
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shut_down(self, timeout: float | None) -> None:
+        self._state = STOPPING
         timeout = self.config.shutdown_timeout if timeout is None else timeout
         for guardian in (self._user, self._system):
-            guardian.request_stop()
-            waiter = self._termination_future(guardian)
+            waiter = self._loop.create_future()
+            _asks.watch_for_termination(self, guardian.ref, waiter)
+            _stopping.request_stop(guardian)
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout)
             except TimeoutError:
-                stuck = [c for c in self._walk(guardian) if c.suspended is not None]
+                stuck = [c for c in _walk(guardian) if c.suspended is not None]
                 self.unclean_stops.extend(c.ref.path for c in stuck)
                 logger.error(
                     "actor system %s: %d actors did not stop within %g s; cancelling: %s",
@@ -228,38 +253,61 @@ class ActorSystem:
                     logger.error("actor system %s: actors still running after cancel", self.name)
         for task in list(self._background):
             task.cancel()
-        self._ask_timeouts.cancel_all()
+        self._state = TERMINATED
+        stopped = ActorSystemStopped(f"actor system {self.name!r} shut down before the reply")
+        self._ask_timeouts.fail_all(stopped)
+        for promise in list(self._foreign_asks):
+            promise.fail(stopped)
+        self._fail_bridged()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._state = _TERMINATED
         if self._terminated is not None and not self._terminated.done():
             self._terminated.set_result(None)
 
     async def wait_terminated(self) -> None:
         """Wait until the system has shut down (by ``shutdown`` or by its
-        guardian policy ``"stop_system"``); see ``termination_reason``."""
+        guardian policy ``"stop_system"``); see ``termination_reason``.
+        Usable from any event loop."""
         if self._terminated is None:
             raise ActorSystemNotRunning(f"actor system {self.name!r} was never started")
+        if asyncio.get_running_loop() is not self._loop:
+            if self._state == TERMINATED:
+                return
+            future = asyncio.run_coroutine_threadsafe(self.wait_terminated(), self._loop)
+            await asyncio.wrap_future(future)
+            return
         await asyncio.shield(self._terminated)
 
+    def wait_terminated_blocking(self, timeout: float | None = None) -> None:
+        """:meth:`wait_terminated` for synchronous code on other threads:
+        returns once the system has shut down; TimeoutError after ``timeout``."""
+        if self._state == TERMINATED:
+            return
+        try:
+            self._run_blocking(self.wait_terminated(), timeout)
+        except ActorSystemStopped:
+            return
+
+    async def wait_all_terminated(
+        self, refs: Iterable[ActorRef[Any]], timeout: float | None = None
+    ) -> None:
+        """Wait until every actor in ``refs`` has stopped (TimeoutError after
+        ``timeout`` seconds; nothing is left behind)."""
+        waits = [self._wait_terminated(ref, None) for ref in refs]
+        await asyncio.wait_for(asyncio.gather(*waits), timeout)
+
     def _terminate_from_inside(self, reason: BaseException) -> None:
-        if self._state != _RUNNING:
+        if self._state != RUNNING:
             return
         self.termination_reason = reason
         task = self._loop.create_task(self.shutdown())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _walk(self, cell: Cell[Any]) -> list[Cell[Any]]:
-        found = [cell]
-        for child in list((cell._children or {}).values()):
-            found.extend(self._walk(child))
-        return found
-
     @property
     def is_running(self) -> bool:
         """True between start and shutdown."""
-        return self._state == _RUNNING
+        return self._state == RUNNING
 
     # ------------------------------------------------------------------
     # Threaded mode
@@ -290,6 +338,7 @@ class ActorSystem:
             try:
                 loop.run_forever()
             finally:
+                system._fail_bridged()
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
@@ -300,7 +349,11 @@ class ActorSystem:
         return system
 
     def shutdown_blocking(self, timeout: float | None = None) -> None:
-        """Stop a system started with :meth:`start_in_thread` and join its thread."""
+        """Stop a system started with :meth:`start_in_thread` and join its thread.
+
+        Returns within about ``timeout`` seconds (default
+        ``SystemConfig.shutdown_timeout``) even while other threads keep
+        sending. A second call waits for the first."""
         thread = self._thread
         if thread is None:
             raise WrongThread(
@@ -308,10 +361,15 @@ class ActorSystem:
             )
         if get_ident() == self._loop_thread_id:
             raise WrongThread("shutdown_blocking() called on the system's own thread")
+        limit = self.config.shutdown_timeout if timeout is None else timeout
         if not self._loop.is_closed():
-            asyncio.run_coroutine_threadsafe(self.shutdown(timeout), self._loop).result()
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        thread.join()
+            # The shutdown cancels stuck handlers at ``limit``, then allows
+            # them one more second: wait for that, not longer.
+            with contextlib.suppress(ActorSystemStopped, TimeoutError):
+                self._run_blocking(self.shutdown(limit), limit + 2.0)
+            with contextlib.suppress(RuntimeError):  # already closed
+                self._loop.call_soon_threadsafe(self._loop.stop)
+        thread.join(limit + 2.0)
 
     def __enter__(self) -> ActorSystem:
         if self._thread is None:
@@ -348,14 +406,12 @@ class ActorSystem:
         guardian (default TRANSIENT), ``mailbox`` its mailbox (default
         ``SystemConfig.default_mailbox``). Raises :class:`ActorNameTaken`,
         :class:`InvalidActorName` or :class:`ActorInitializationError`.
-        Thread-safe.
+        Thread-safe, and usable inside any actor's handlers.
         """
         self._check_running()
-        if get_ident() != self._loop_thread_id:
-            return self._call_on_loop_blocking(
-                self._user.spawn_child, factory, args, kwargs, name, restart, mailbox
-            )
-        return self._user.spawn_child(factory, args, kwargs, name, restart, mailbox)
+        return self._call_on_loop_blocking(
+            self._user.spawn_child, factory, args, kwargs, name, restart, mailbox
+        )
 
     def spawn_system_actor(
         self,
@@ -378,22 +434,54 @@ class ActorSystem:
         for part in parts[1:]:
             if cell is None:
                 return None
-            children = cell._children
+            children = cell.child_cells
             cell = children.get(part) if children else None
-        if cell is None or cell.state == DEAD:
+        if cell is None or cell.state == STOPPED:
             return None
         return cell.ref
 
     def resolve(self, address: ActorAddress) -> ActorRef[Any]:
-        """The ref for a serialized address; a ref to no live actor if it is gone.
+        """The ref for a serialized address.
 
-        Telling an unresolvable ref sends the message to dead letters.
+        An address of this node resolves to its live actor, or to a ref whose
+        messages are dead letters ("no such actor") when that incarnation is
+        gone; an address of another node resolves through the system's remote
+        provider (see :meth:`use_remote`), or to an unreachable ref.
         """
-        if address.system == self.name:
-            ref = self.lookup(address.path)
-            if ref is not None and ref.uid == address.uid:
-                return ref
-        return Tombstone(self, address.path, address.uid).ref
+        node = address.node
+        path = address.path
+        if node == self.node:
+            if path.startswith(TEMP_PREFIX):
+                promise = self._temporaries.get(address.uid)
+                if promise is not None:
+                    return promise
+            else:
+                ref = self.lookup(path)
+                if ref is not None and ref.uid == address.uid:
+                    return ref
+            return ActorRef(self._unknown, path, address.uid)
+        recipient = self._remote.recipient_for(node) if self._remote is not None else None
+        if recipient is None:
+            recipient = UnreachableRecipient(self, node)
+        return ActorRef(recipient, path, address.uid)
+
+    def use_remote(self, provider: RemoteProvider | None) -> None:
+        """Resolve the addresses of other nodes through ``provider`` (a
+        transport's hook; see docs/architecture.md, "The delivery seam")."""
+        self._remote = provider
+
+    def deliver(
+        self, address: ActorAddress, message: Any, sender: ActorRef[Any] | None = None
+    ) -> None:
+        """Deliver ``message`` from ``sender`` to the actor at ``address``
+        (what a transport calls for an arriving envelope). Thread-safe."""
+        ref = self.resolve(address)
+        ref._recipient.deliver(ref, envelope(message, sender))
+
+    def deliver_system(self, address: ActorAddress, message: ControlMessage) -> None:
+        """Deliver a control message (watch, link, stop, notices) to ``address``."""
+        ref = self.resolve(address)
+        ref._recipient.deliver_system(ref, message)
 
     def pipe_to(
         self,
@@ -432,20 +520,20 @@ class ActorSystem:
         reason: str,
     ) -> None:
         """Record ``message`` as undeliverable: counted, published as a
-        :class:`DeadLetter`, logged at a rate limit, and a waiting ask fails at
-        once with :class:`DeliveryError`. For components (routers...) that
-        drop a message on purpose. Event-loop thread."""
-        self._dead_letter(message, sender, recipient, reason)
+        :class:`DeadLetter`, logged at WARNING at a rate limit, and a waiting
+        ask fails at once with :class:`DeliveryError`. For components
+        (routers...) that drop a message on purpose. Event-loop thread."""
+        self._dead_letter_office.record(message, sender, recipient, reason)
 
     def mailbox_depth(self, ref: ActorRef[Any]) -> int:
         """Messages queued for a local actor now (0 if it has stopped); cheap."""
-        cell = ref._cell
-        return cell.depth if cell is not None and cell.system is self else 0
+        cell = self._local_cell(ref)
+        return cell.depth if cell is not None else 0
 
     def actor_statistics(self, ref: ActorRef[Any]) -> ActorStatistics | None:
         """A snapshot of a live local actor's counters, or None if it has stopped."""
-        cell = ref._cell
-        if cell is None or cell.state == DEAD or cell.system is not self:
+        cell = self._local_cell(ref)
+        if cell is None or cell.state == STOPPED:
             return None
         mailbox: Any = cell.mailbox
         bounded = mailbox is not None and type(mailbox) is not deque
@@ -453,9 +541,10 @@ class ActorSystem:
             path=ref.path,
             mailbox_depth=cell.depth,
             high_water_mark=max(cell.high_water, cell.depth),
-            children=len(cell._children or ()),
+            children=len(cell.child_cells or ()),
             capacity=mailbox.capacity if bounded else None,
             dropped=mailbox.dropped if bounded else 0,
+            state=state_name(cell.state),
         )
 
     def statistics(self) -> SystemStatistics:
@@ -466,21 +555,33 @@ class ActorSystem:
             live_actors=self._live,
             spawned=self._live + self._stopped,
             messages_processed=processed,
-            dead_letters=self._dead_letters,
+            dead_letters=self._dead_letter_office.count,
             failures=self._failures,
             restarts=self._restarts,
             ready_actors=len(dispatcher._ready) if dispatcher else 0,
+            pending_asks=self._ask_timeouts.pending() if self._ask_timeouts else 0,
         )
 
     def __repr__(self) -> str:
         return f"ActorSystem({self.name!r})"
 
     # ------------------------------------------------------------------
-    # Internals used by cells and refs
+    # Internals used by cells, refs and asks
+
+    def _local_cell(self, ref: ActorRef[Any]) -> Cell[Any] | None:
+        recipient = ref._recipient
+        return recipient if isinstance(recipient, Cell) and recipient.system is self else None
 
     def _check_running(self) -> None:
-        if self._state != _RUNNING:
+        if self._state != RUNNING:
             raise ActorSystemNotRunning(f"actor system {self.name!r} is not running")
+
+    def _check_accepting(self, ref: ActorRef[Any], message: Any) -> None:
+        """Refuse a call made before start or after shutdown."""
+        if self._state == CREATED:
+            raise ActorSystemNotRunning(f"actor system {self.name!r} has not been started")
+        if self._state == TERMINATED:
+            raise self._stopped_error(f"{type(message).__qualname__} to {ref.path} refused")
 
     def _next_uid(self) -> int:
         return next(self._uids)
@@ -488,59 +589,35 @@ class ActorSystem:
     def _next_name(self) -> str:
         return f"${next(self._names):x}"
 
-    def _tell_from_thread(self, cell: Cell[Any], item: Any) -> None:
-        # Append first, then check the flag; the drain clears the flag before it
-        # pops. So an item is either seen by a drain already under way or its
-        # sender schedules a new drain: never stranded. Items from one thread
-        # keep their order (one FIFO inbox).
-        mailbox = cell.mailbox
-        if isinstance(mailbox, Admission) and mailbox.overflow in _REFUSING and mailbox.full():
-            # Approximate (the loop may be popping right now) but never loses:
-            # the sending thread learns at once that the message was refused.
-            raise MailboxFull(cell.ref.path, mailbox.capacity or 0, describe(split(item)[0]))
-        self._inbox.append((cell, item))
-        if not self._inbox_scheduled:
-            self._inbox_scheduled = True
-            try:
-                self._loop.call_soon_threadsafe(self._drain_inbox)
-            except RuntimeError:  # the loop is closed: the system is gone
-                self._inbox.clear()
-                self._dead_letters += 1
+    def _register_temporary(self, promise: Promise) -> int:
+        uid = next(self._uids)
+        if not promise.done:
+            self._temporaries[uid] = promise
+        return uid
 
-    def _drain_inbox(self) -> None:
-        self._inbox_scheduled = False
-        inbox = self._inbox
-        while inbox:
-            cell, item = inbox.popleft()
-            try:
-                cell.enqueue(item)
-            except MailboxFull as full:
-                # The sending thread has moved on: the message becomes a dead letter.
-                message, sender = split(item)
-                self._dead_letter(message, sender, cell.ref, str(full))
+    def _dead_with_reason(self, reason: BaseException) -> DeadRecipient:
+        return DeadRecipient(self, "recipient stopped", reason)
 
-    def _call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
-        if get_ident() == self._loop_thread_id:
-            fn(*args)
+    async def _wait_terminated(self, ref: ActorRef[Any], timeout: float | None) -> None:
+        if asyncio.get_running_loop() is not self._loop:
+            if self._state == TERMINATED:
+                return
+            future = asyncio.run_coroutine_threadsafe(self._wait_terminated(ref, None), self._loop)
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError:
+                future.cancel()  # its waiter unwatches on the loop
+                raise
             return
+        if not ref.is_alive and isinstance(ref._recipient, DeadRecipient):
+            return
+        done: asyncio.Future[None] = self._loop.create_future()
+        waiter = _asks.watch_for_termination(self, ref, done)
         try:
-            self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # loop closed: the system is gone
-            self._dead_letters += 1
-
-    def _call_on_loop_blocking(self, fn: Callable[..., R], *args: Any) -> R:
-        if get_ident() == self._loop_thread_id:
-            return fn(*args)
-        future: concurrent.futures.Future[R] = concurrent.futures.Future()
-
-        def call() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        self._loop.call_soon_threadsafe(call)
-        return future.result()
+            await asyncio.wait_for(done, timeout)
+        finally:
+            if not done.done() or done.cancelled():
+                ref._recipient.deliver_system(ref, Unwatch(waiter))
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
@@ -549,24 +626,12 @@ class ActorSystem:
             )
         return self._pool
 
-    def _termination_future(self, cell: Cell[Any]) -> asyncio.Future[None]:
-        loop = self._loop
-        future: asyncio.Future[None] = loop.create_future()
-        if cell.state == DEAD:
-            future.set_result(None)
-        else:
-            self._termination_waiters.setdefault(cell, []).append(future)
-        return future
-
     def _on_terminated(self, cell: Cell[Any]) -> None:
-        if cell._parent is not None:
+        if cell.parent_cell is not None:
             self._live -= 1
             self._stopped += 1
         if self.event_stream._subscribers:
             self.event_stream._unsubscribe(cell.ref, None)
-        for future in self._termination_waiters.pop(cell, ()):
-            if not future.done():
-                future.set_result(None)
         if self.config.lifecycle_events:
             self.event_stream.publish(ActorStopped(cell.ref))
 
@@ -581,33 +646,11 @@ class ActorSystem:
         recipient: ActorRef[Any],
         reason: str,
     ) -> None:
-        self._dead_letters += 1
-        if isinstance(sender, _Promise):
-            sender.fail(DeliveryError(recipient.path, describe(message), reason))
-        if self.event_stream._subscribers:
-            self.event_stream.publish(DeadLetter(message, sender, recipient, reason))
-        limit = self.config.dead_letter_log_limit
-        if not limit:
-            return
-        now = time.monotonic()
-        if now - self._dl_window_start >= self.config.dead_letter_log_window:
-            if self._dl_suppressed:
-                logger.info(
-                    "%d more dead letters were not logged in the last %g s",
-                    self._dl_suppressed,
-                    self.config.dead_letter_log_window,
-                )
-            self._dl_window_start = now
-            self._dl_logged = 0
-            self._dl_suppressed = 0
-        if self._dl_logged < limit:
-            self._dl_logged += 1
-            logger.info(
-                "dead letter: %s from %s to %s (%s)",
-                describe(message),
-                sender.path if sender is not None else "nobody",
-                recipient.path,
-                reason,
-            )
-        else:
-            self._dl_suppressed += 1
+        self._dead_letter_office.record(message, sender, recipient, reason)
+
+
+def _walk(cell: Cell[Any]) -> list[Cell[Any]]:
+    found = [cell]
+    for child in list((cell.child_cells or {}).values()):
+        found.extend(_walk(child))
+    return found

@@ -1,13 +1,20 @@
 """Per-actor timers and the receive timeout (``context.timers``,
-``context.set_receive_timeout``). Both die with the actor and with a restart."""
+``context.set_receive_timeout``). Both die with the actor and with a restart.
+
+A timer's message is queued as a *tick* item, ``(message, None, ENVELOPE, 0,
+timer)``: the actor handles the message, and the runtime can find the ticks
+of one timer in the mailbox, so that cancelling it (or restarting the actor)
+withdraws every tick already queued.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 from ._clock import Cancellable
-from ._marks import ENVELOPE, NOTHING
+from ._marks import ENVELOPE
 from ._messages import ReceiveTimeout
 
 if TYPE_CHECKING:
@@ -15,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class _Timer:
-    __slots__ = ("due", "handle", "interval", "message", "mode", "queued")
+    __slots__ = ("due", "handle", "interval", "message", "mode")
 
     def __init__(self, message: Any, mode: str, interval: float) -> None:
         self.message = message
@@ -23,21 +30,23 @@ class _Timer:
         self.interval = interval
         self.due = 0.0
         self.handle: Cancellable | None = None
-        #: the mailbox item of its last firing, removed if cancelled before handled
-        self.queued: Any = None
 
 
 class Timers:
     """An actor's timers, by key: starting a timer with a key in use replaces
-    (cancels) the old one, and a cancelled timer's message is never handled,
-    even if it was already queued. All timers are cancelled when the actor
-    stops or restarts."""
+    (cancels) the old one, and a cancelled timer's messages are never handled,
+    even those already queued. All timers are cancelled when the actor stops
+    or restarts. Usable from the actor's handlers (and a blocking actor's
+    pool thread)."""
 
     __slots__ = ("_cell", "_timers")
 
     def __init__(self, cell: Cell[Any]) -> None:
         self._cell = cell
         self._timers: dict[Hashable, _Timer] = {}
+
+    def _off_loop(self) -> bool:
+        return get_ident() != self._cell.system._loop_thread_id
 
     def start_single_timer(self, key: Hashable, message: Any, delay: float) -> None:
         """Send ``message`` to this actor once, after ``delay`` seconds."""
@@ -64,13 +73,19 @@ class Timers:
         self._start(key, message, mode, interval, first)
 
     def cancel(self, key: Hashable) -> None:
-        """Cancel the timer ``key`` (no-op if none); its queued message is withdrawn."""
+        """Cancel the timer ``key`` (no-op if none); its queued messages are withdrawn."""
+        if self._off_loop():
+            self._cell.system._call_on_loop_blocking(self.cancel, key)
+            return
         timer = self._timers.pop(key, None)
         if timer is not None:
             self._withdraw(timer)
 
     def cancel_all(self) -> None:
         """Cancel every timer of this actor."""
+        if self._off_loop():
+            self._cell.system._call_on_loop_blocking(self.cancel_all)
+            return
         for key in list(self._timers):
             self.cancel(key)
 
@@ -84,6 +99,11 @@ class Timers:
             raise ValueError(
                 f"{self._cell.ref.path}: timer {key!r} needs a positive interval, got {interval}"
             )
+        if self._off_loop():
+            self._cell.system._call_on_loop_blocking(
+                self._start, key, message, mode, interval, first
+            )
+            return
         self.cancel(key)
         timer = _Timer(message, mode, interval)
         clock = self._cell.system.clock
@@ -95,8 +115,6 @@ class Timers:
         if self._timers.get(key) is not timer:
             return
         cell = self._cell
-        item = (timer.message, None, ENVELOPE)  # a unique item, so cancel can find it
-        timer.queued = item
         if timer.mode == "single":
             # Kept (inactive) so that a cancel can still withdraw its queued message.
             timer.handle = None
@@ -110,24 +128,13 @@ class Timers:
                 timer.due = now + timer.interval
                 delay = timer.interval
             timer.handle = clock.call_later(delay, self._fire, key, timer)
-        cell.enqueue_system(item)
+        cell.enqueue_system((timer.message, None, ENVELOPE, 0, timer))
 
     def _withdraw(self, timer: _Timer) -> None:
         if timer.handle is not None:
             timer.handle.cancel()
-        item = timer.queued
-        if item is None:
-            return
-        cell = self._cell
-        if cell.pending is item:
-            cell.pending = NOTHING
-            return
-        mailbox = cell.mailbox
-        if mailbox:
-            kept = [queued for queued in mailbox if queued is not item]
-            if len(kept) != len(mailbox):
-                mailbox.clear()
-                mailbox.extend(kept)
+            timer.handle = None
+        self._cell.withdraw_timer_ticks(timer)
 
 
 class ReceiveTimeoutState:

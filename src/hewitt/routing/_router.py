@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from threading import get_ident
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from hewitt import Actor, ActorRef, PoisonPill, SupervisorStrategy, Terminated
 
 # The kernel details sender-side routing needs (see RouterRef and the
-# ``ref_class`` hook in docs/architecture.md): whether the router's cell is
-# running, and the envelope of a message with a sender.
-from .._runtime._marks import ENVELOPE, NOTHING
-from .._runtime._states import RUNNING
+# ``ref_class`` hook in docs/architecture.md): the implicit sender of a tell
+# inside a handler, and the envelope of a message with a sender.
+from .._runtime._envelope import envelope
+from .._runtime._marks import ENVELOPE
+from .._runtime._ref import CURRENT_ACTOR
 from ._messages import (
     AddRoutee,
     Broadcast,
@@ -43,52 +43,48 @@ _OWN: Final = frozenset(
 )
 
 
+def _forward(ref: ActorRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
+    """Deliver to a routee keeping the original sender, even when it is None
+    (a ``tell`` inside the router's handler would put the router in)."""
+    ref._recipient.deliver(ref, envelope(message, sender))
+
+
 class RouterRef(ActorRef[R]):
     """The ref ``spawn`` returns for a router: it routes on the sender's side.
 
-    When the router is idle (running, nothing queued) and the message is not
-    a router command, ``tell`` selects the routee right here and tells it,
-    keeping the sender, instead of going through the router's mailbox: one
-    hop instead of two (Akka's routed refs do the same). Otherwise, and from
-    other threads, the message goes to the router's mailbox as usual, so the
-    order of what one sender sends is never changed.
+    When the router is idle (running, nothing queued, on its system's thread)
+    and the message is not a router command, ``tell`` selects the routee
+    right here and delivers to it, keeping the sender, instead of going
+    through the router's mailbox: one hop instead of two (Akka's routed refs
+    do the same). Otherwise the message goes to the router's mailbox as
+    usual, so the order of what one sender sends is never changed.
     """
 
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        cell: Any = self._cell
-        if (
-            not cell.scheduled
-            and cell.state == RUNNING
-            and type(message) not in _OWN
-            and get_ident() == cell.system._loop_thread_id
-        ):
-            router = cell.actor
-            routees = router._routees
-            if router._round_robin and routees:  # no routee: _route dead-letters
-                i = router._next
-                if i >= len(routees):
-                    i = 0
-                router._next = i + 1
-                # On the loop thread already: queue on the routee's cell directly.
-                # This is Cell.enqueue inlined (keep the two in step): a call less
-                # on the hot path is what brings routing within 30% of a tell.
-                routee = routees[i]._cell
-                item = message if sender is None else (message, sender, ENVELOPE)
-                mailbox = routee.mailbox
-                if mailbox is not None:
-                    mailbox.append(item)
-                elif routee.pending is NOTHING:
-                    routee.pending = item
-                else:
-                    routee.second(item)
-                if not routee.scheduled:
-                    routee.wake()
-                return
-            router._route(message, sender)
+        if sender is None:
+            sender = CURRENT_ACTOR.get()
+        recipient: Any = self._recipient
+        # The kernel hook for sender-side routing: the router instance when its
+        # cell is running, idle and on this thread (docs/architecture.md).
+        idle_actor = getattr(recipient, "idle_actor", None)
+        router = idle_actor() if idle_actor is not None and type(message) not in _OWN else None
+        if router is None:
+            recipient.deliver(self, message if sender is None else (message, sender, ENVELOPE))
             return
-        ActorRef.tell(self, message, sender)
+        routees = router._routees
+        if router._round_robin and routees:  # no routee: _route dead-letters
+            i = router._next
+            if i >= len(routees):
+                i = 0
+            router._next = i + 1
+            routee = routees[i]
+            routee._recipient.deliver(
+                routee, message if sender is None else (message, sender, ENVELOPE)
+            )
+            return
+        router._route(message, sender)
 
 
 class Router(Actor[R]):
@@ -154,10 +150,10 @@ class Router(Actor[R]):
             self._routing_failed(message, sender, exc)
             return
         if ref is not None:
-            ref.tell(message, sender)
+            _forward(ref, message, sender)
         else:
             for ref in routees:
-                ref.tell(message, sender)
+                _forward(ref, message, sender)
 
     def _route_round_robin(self, message: Any, sender: ActorRef[Any] | None) -> None:
         routees = self._routees
@@ -168,7 +164,7 @@ class Router(Actor[R]):
                 return
             i = 0
         self._next = i + 1
-        routees[i].tell(message, sender)
+        _forward(routees[i], message, sender)
 
     # ------------------------------------------------------------------
 
@@ -181,7 +177,7 @@ class Router(Actor[R]):
                 return
             sender = self.context.sender
             for ref in self._routees:
-                ref.tell(message.message, sender)
+                _forward(ref, message.message, sender)
         elif isinstance(message, GetRoutees):
             self.context.reply(list(self._routees))
         else:

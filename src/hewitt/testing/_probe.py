@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any, TypeVar, overload
 
-from hewitt import Actor, ActorRef, ActorSystem, HewittError, Terminated
+from hewitt import Actor, ActorRef, ActorSystem, Context, HewittError, Terminated
 
 T = TypeVar("T")
 
@@ -28,6 +28,7 @@ class _Received:
 class _ProbeActor(Actor[Any]):
     def __init__(self, probe: TestProbe) -> None:
         self._probe = probe
+        probe._context = self.context
 
     def receive(self, message: Any) -> None:
         self._probe._deliver(_Received(message, self.context.sender))
@@ -52,6 +53,7 @@ class TestProbe:
         self._queue: deque[_Received] = deque()
         self._arrived: asyncio.Event = asyncio.Event()
         self.last_sender: ActorRef[Any] | None = None
+        self._context: Context[Any]
         self.ref: ActorRef[Any] = system.spawn_system_actor(
             _ProbeActor, self, name=name or f"testProbe-{next(_probe_ids)}"
         )
@@ -137,9 +139,7 @@ class TestProbe:
 
     def watch(self, ref: ActorRef[Any]) -> None:
         """Make the probe receive Terminated(ref) when ``ref`` stops."""
-        cell = self.ref._cell
-        assert cell is not None
-        cell.watch(ref)
+        self._context.watch(ref)
 
     def reply(self, message: Any) -> None:
         """Reply to the sender of the last message received."""
