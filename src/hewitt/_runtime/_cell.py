@@ -365,7 +365,7 @@ class Cell(ContextApi[M], Generic[M]):
         if variables is None:
             variables = self.vars = VarContext()
             variables.run(CURRENT_ACTOR.set, self.ref)
-        return variables.run(self._turn, throughput)
+        return variables.run(Cell._turn, self, throughput)
 
     def _turn(self, throughput: int) -> int:
         if self.state != RUNNING and (self.state != STARTING or not self._start()):

@@ -72,6 +72,7 @@ class NodeUnreachable(HewittError):
     def __init__(self, node: str, detail: str = "") -> None:
         super().__init__(f"node {node} is unreachable" + (f": {detail}" if detail else ""))
         self.node = node
+        self.detail = detail
 
 
 class RemoteError(HewittError):

@@ -44,6 +44,7 @@ from ._sysstate import CREATED, RUNNING, STOPPING, TERMINATED
 
 if TYPE_CHECKING:
     from ._asks import Promise, ThreadSafeAskRef
+    from ._codec import KernelCodec
 
 logger = logging.getLogger("hewitt")
 
@@ -146,6 +147,7 @@ class ActorSystem(LoopBridge):
         self._temporaries: dict[int, Promise] = {}
         self._foreign_asks: set[ThreadSafeAskRef] = set()
         self._remote: RemoteProvider | None = None
+        self._codec: KernelCodec | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
@@ -464,6 +466,18 @@ class ActorSystem(LoopBridge):
         if recipient is None:
             recipient = UnreachableRecipient(self, node)
         return ActorRef(recipient, path, address.uid)
+
+    @property
+    def codec(self) -> KernelCodec:
+        """This system's kernel codec: the registry of message types that may
+        cross to other nodes (``system.codec.register(Deposit, ...)``) and the
+        frames a transport sends. Made (and msgspec imported) on first use."""
+        codec = self._codec
+        if codec is None:
+            from ._codec import KernelCodec  # msgspec is imported only now
+
+            codec = self._codec = KernelCodec(self)
+        return codec
 
     def use_remote(self, provider: RemoteProvider | None) -> None:
         """Resolve the addresses of other nodes through ``provider`` (a
