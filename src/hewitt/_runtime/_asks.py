@@ -305,8 +305,11 @@ def ask_blocking(system: ActorSystem, ref: ActorRef[Any], message: Any, timeout:
     future = _ask_threadsafe(system, ref, message, seconds)
     try:
         return future.result(_grace(seconds))
-    except concurrent.futures.TimeoutError:
-        raise _caller_timeout(ref, message, seconds) from None
+    except TimeoutError:
+        if future.done():
+            raise  # the ask's own outcome (an AskTimeout, or a handler's TimeoutError)
+        promise_timeout = _caller_timeout(ref, message, seconds)
+        raise promise_timeout from None
 
 
 def _ask_threadsafe(

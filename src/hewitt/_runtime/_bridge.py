@@ -151,10 +151,12 @@ class LoopBridge:
             coroutine.close()
         try:
             return future.result(timeout)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
+            if future.done():
+                raise  # the coroutine's own TimeoutError
             for inner in started:
                 inner.cancel()
-            raise TimeoutError(f"gave up after {timeout:g} s") from None
+            raise TimeoutError(f"gave up after {timeout} s") from None
 
     def _bridge(self, future: concurrent.futures.Future[Any], schedule: Callable[[], Any]) -> None:
         # Registered before the state is read, failed by shutdown after it sets

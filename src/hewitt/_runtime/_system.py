@@ -85,6 +85,8 @@ class ActorStatistics:
     dropped: int
     #: its lifecycle state: starting, running, suspended, restarting, stopping
     state: str = "running"
+    #: refs watching it (actors, and waiters of ``wait_terminated``)
+    watchers: int = 0
 
 
 class RemoteProvider(Protocol):
@@ -559,6 +561,7 @@ class ActorSystem(LoopBridge):
             capacity=mailbox.capacity if bounded else None,
             dropped=mailbox.dropped if bounded else 0,
             state=state_name(cell.state),
+            watchers=len(cell.extras.watchers or ()) if cell.extras is not None else 0,
         )
 
     def statistics(self) -> SystemStatistics:
@@ -588,6 +591,8 @@ class ActorSystem(LoopBridge):
 
     def _check_running(self) -> None:
         if self._state != RUNNING:
+            if self._state == TERMINATED:
+                raise self._stopped_error("no actor can be spawned")
             raise ActorSystemNotRunning(f"actor system {self.name!r} is not running")
 
     def _check_accepting(self, ref: ActorRef[Any], message: Any) -> None:
