@@ -3,7 +3,7 @@
 Subcommands:
     demo    a live bank: thousands of persistent account actors, concurrent
             transfers, and a check that no money was created or lost, run
-            after run.
+            after run (:mod:`hewitt.demo`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 import hewitt
-
-from ._demo import IN_MEMORY, DemoOptions, run_demo_interruptible
+from hewitt.demo import IN_MEMORY, DemoOptions, run_demo_interruptible
 
 __all__ = ["main"]
 
