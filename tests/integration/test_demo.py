@@ -471,6 +471,9 @@ def _command() -> list[str]:
 # on stderr, so that stdout is what the code printed.
 _LIST_MODULES = "\nimport sys\nprint(*sorted(sys.modules), sep='\\n', file=sys.stderr)"
 
+# The heavy parts the command loads only for a subcommand that needs them.
+_HEAVY = ("hewitt.demo", "hewitt.persistence", "asyncpg", "sqlite3", "importlib.metadata")
+
 
 def _modules_after(code: str) -> tuple[str, set[str]]:
     done = subprocess.run(
@@ -489,11 +492,36 @@ def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 def test_the_library_never_imports_the_demo() -> None:
     _, modules = _modules_after(
-        "import hewitt, hewitt.persistence, hewitt.routing, hewitt.supervision, "
+        "import hewitt, hewitt.cli, hewitt.persistence, hewitt.routing, hewitt.supervision, "
         "hewitt.testing, hewitt.testing.pytest_plugin"
     )
     assert "hewitt.persistence" in modules  # the check can see a package imported
     assert _loaded(modules, ("hewitt.demo",)) == []
+
+
+def test_help_and_version_import_no_subcommand() -> None:
+    run_main = "from hewitt.cli import main\ntry:\n    main({})\nexcept SystemExit:\n    pass"
+
+    out, modules = _modules_after(run_main.format(["--help"]))
+    assert "demo  run a live bank of account actors" in out
+    assert _loaded(modules, _HEAVY) == []
+
+    out, modules = _modules_after(run_main.format(["--version"]))
+    assert out.startswith("hewitt ")
+    assert "importlib.metadata" in modules  # the version is read only when asked for
+    assert _loaded(modules, _HEAVY[:-1]) == []
+
+    out, modules = _modules_after(run_main.format(["demo", "--help"]))
+    assert "--accounts N" in out
+    assert {"hewitt.demo", "hewitt.persistence"} <= modules
+
+
+def test_command_without_a_known_subcommand_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for arguments in ([], ["bank"], ["--accounts", "5"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(arguments)
+        assert exit_info.value.code == 2
+        assert "usage: hewitt [-h] [--version] COMMAND ..." in capsys.readouterr().err
 
 
 def _demo_command(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
