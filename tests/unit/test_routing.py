@@ -21,6 +21,9 @@ from hewitt import (
     ActorRef,
     ActorSystem,
     DeadLetter,
+    DeliveryError,
+    Mailbox,
+    Overflow,
     SupervisorStrategy,
 )
 from hewitt.routing import (
@@ -101,6 +104,25 @@ class Blocker(Actor[Any]):
         if message == "block":
             self.log.tell("blocked")
             await self.release.wait()
+        else:
+            self.log.tell((self.context.self.name, message))
+
+
+class Gated(Actor[Any]):
+    """Holds "hold" until ``release`` is set (telling ``log`` "held"), so that what
+    comes next waits in its mailbox; replies (its name, the message) to an ask
+    and logs the rest."""
+
+    def __init__(self, log: ActorRef[Any], release: asyncio.Event) -> None:
+        self.log = log
+        self.release = release
+
+    async def receive(self, message: Any) -> None:
+        if message == "hold":
+            self.log.tell("held")
+            await self.release.wait()
+        elif self.context.sender is not None:
+            self.context.reply((self.context.self.name, message))
         else:
             self.log.tell((self.context.self.name, message))
 
@@ -451,6 +473,11 @@ async def test_pool_validates_its_arguments(actor_system: ActorSystem) -> None:
         actor_system.spawn(Pool, RoundRobin(), Echo, size=-1)
     with pytest.raises(ActorInitializationError, match="strategy must be a RoutingStrategy"):
         actor_system.spawn(Pool, "round-robin", Echo, size=1)
+    with pytest.raises(ActorInitializationError, match=r"routee_mailbox must be a hewitt\.Mailbox"):
+        actor_system.spawn(Pool, RoundRobin(), Echo, size=1, routee_mailbox=5)
+    with pytest.raises(InvalidRouterConfig, match="routee_mailbox"):
+        # Built by hand (not through spawn, which takes mailbox= for the router).
+        Pool(RoundRobin(), Echo, size=1, mailbox=Mailbox.bounded(1))
     with pytest.raises(InvalidRouterConfig, match=r"Resize\.size"):
         Resize(-1)
 
@@ -532,6 +559,144 @@ async def test_unsupported_command_is_a_dead_letter(actor_system: ActorSystem) -
     pool.tell(AddRoutee(pool))
     letter = await letters.expect_message(DeadLetter)
     assert letter.reason == "Pool routers do not handle AddRoutee"
+
+
+# ----------------------------------------------------------------------------
+# Routees with bounded mailboxes
+
+
+async def test_pool_routees_get_the_routee_mailbox(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(
+        Pool, RoundRobin(), Echo, size=2, routee_mailbox=Mailbox.bounded(5, Overflow.DROP_OLDEST)
+    )
+    for ref in await routees_of(router):
+        stats = actor_system.actor_statistics(ref)
+        assert stats is not None and stats.capacity == 5
+    own = actor_system.actor_statistics(router)
+    assert own is not None and own.capacity is None  # spawn's mailbox= is the router's own
+
+
+async def hold_and_fill(routee: ActorRef[Any], log: TestProbe, capacity: int) -> None:
+    """Make ``routee`` (a Gated) busy and fill its mailbox to ``capacity``."""
+    routee.tell("hold")
+    await log.expect_message("held")
+    for i in range(capacity):
+        routee.tell(f"queued-{i}")
+
+
+def refused(routee: ActorRef[Any], capacity: int) -> str:
+    return f"routee {routee.path} refused it: mailbox full (capacity {capacity})"
+
+
+async def gated_router(
+    system: ActorSystem,
+    kind: str,
+    strategy: RoutingStrategy,
+    mailbox: Mailbox,
+    log: TestProbe,
+    release: asyncio.Event,
+) -> tuple[ActorRef[Any], ActorRef[Any]]:
+    """A router of one Gated routee with ``mailbox``: a pool's or a group's."""
+    if kind == "pool":
+        router = system.spawn(
+            Pool, strategy, Gated, log.ref, release, size=1, routee_mailbox=mailbox
+        )
+        (routee,) = await routees_of(router)
+    else:
+        routee = system.spawn(Gated, log.ref, release, mailbox=mailbox)
+        router = system.spawn(Group, strategy, [routee])
+    return router, routee
+
+
+@pytest.mark.parametrize("overflow", [Overflow.FAIL, Overflow.BLOCK], ids=lambda o: o.name)
+@pytest.mark.parametrize(
+    "strategy", [RoundRobin(), ConsistentHashing(key=str)], ids=lambda s: type(s).__name__
+)
+@pytest.mark.parametrize("kind", ["pool", "group"])
+@pytest.mark.parametrize("told_from", ["loop", "thread"])
+async def test_full_routee_dead_letters_the_message_and_the_router_goes_on(
+    actor_system: ActorSystem,
+    kind: str,
+    strategy: RoutingStrategy,
+    overflow: Overflow,
+    told_from: str,
+) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    log, sender = TestProbe(actor_system), TestProbe(actor_system)
+    release = asyncio.Event()
+    router, routee = await gated_router(
+        actor_system, kind, strategy, Mailbox.bounded(2, overflow), log, release
+    )
+    await hold_and_fill(routee, log, 2)
+
+    # From the loop the router is idle: routed on the sender's side. From a
+    # thread: through the router's mailbox and its handler.
+    if told_from == "loop":
+        router.tell("refused", sender.ref)  # never raises to the sender
+    else:
+        await asyncio.to_thread(router.tell, "refused", sender.ref)
+
+    assert await letters.expect_message(DeadLetter) == DeadLetter(
+        "refused", sender.ref, router, refused(routee, 2)
+    )
+    release.set()
+    assert await log.receive_messages(2) == [(routee.name, "queued-0"), (routee.name, "queued-1")]
+    assert await router.ask("after") == (routee.name, "after")  # the router goes on
+    assert await routees_of(router) == [routee]  # not restarted
+    stats = actor_system.statistics()
+    assert (stats.failures, stats.restarts, stats.dead_letters) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("kind", ["pool", "group"])
+async def test_ask_through_a_router_to_a_full_routee_fails_at_once(
+    actor_system: ActorSystem, kind: str
+) -> None:
+    log, release = TestProbe(actor_system), asyncio.Event()
+    router, routee = await gated_router(
+        actor_system, kind, RoundRobin(), Mailbox.bounded(1), log, release
+    )
+    await hold_and_fill(routee, log, 1)
+
+    # The timeout is far beyond the test's run: only a hang would reach it.
+    with pytest.raises(DeliveryError) as failed:
+        await router.ask("refused", timeout=60)
+
+    assert failed.value.recipient == router.path
+    assert failed.value.reason == refused(routee, 1)
+    release.set()
+    await log.receive_messages(1)
+    assert actor_system.statistics().failures == 0
+
+
+@pytest.mark.parametrize("how", ["Broadcast", "BroadcastRouting"])
+async def test_broadcast_leaves_out_a_full_routee(actor_system: ActorSystem, how: str) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    log, release = TestProbe(actor_system), asyncio.Event()
+    strategy = BroadcastRouting() if how == "BroadcastRouting" else RoundRobin()
+    router = actor_system.spawn(
+        Pool, strategy, Gated, log.ref, release, size=2, routee_mailbox=Mailbox.bounded(1)
+    )
+    first, second = await routees_of(router)
+
+    def broadcast(message: str) -> Any:
+        return Broadcast(message) if how == "Broadcast" else message
+
+    await hold_and_fill(first, log, 1)
+    router.tell(broadcast("all"))
+    assert await log.expect_message(("routee-2", "all"))
+    letter = await letters.expect_message(DeadLetter)
+    assert (letter.message, letter.reason) == ("all", refused(first, 1))
+    # An ask is answered by a routee that took it, though another refused it.
+    assert await router.ask(broadcast("who")) == ("routee-2", "who")
+    await letters.expect_message(DeadLetter)
+
+    await hold_and_fill(second, log, 1)
+    with pytest.raises(DeliveryError, match="mailbox full"):  # no routee took it
+        await router.ask(broadcast("nobody"), timeout=60)
+    release.set()
+    assert actor_system.statistics().failures == 0
 
 
 async def test_sender_side_routing_keeps_each_senders_order(actor_system: ActorSystem) -> None:
