@@ -46,6 +46,7 @@ from hewitt.routing import (
     SmallestMailbox,
     stable_hash,
 )
+from hewitt.supervision import ChildSpec, Supervisor, WhichChildren
 from hewitt.testing import TestProbe
 
 
@@ -209,6 +210,18 @@ async def test_smallest_mailbox_ties_go_to_the_first(actor_system: ActorSystem) 
     refs = tuple(spawn_echoes(actor_system, 3))
     logic = SmallestMailbox().create_logic(actor_system)
     assert logic.select("x", refs) is refs[0]
+
+
+async def test_ask_of_a_broadcast_returns_the_first_reply(actor_system: ActorSystem) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    routees = spawn_echoes(actor_system, 3)
+    router = actor_system.spawn(Group, RoundRobin(), routees)
+    name, message = await router.ask(Broadcast("hi"))
+    assert name in {ref.name for ref in routees} and message == "hi"
+    # The other routees' replies come after the ask has completed.
+    for letter in await letters.receive_messages(2):
+        assert letter.reason == "reply to an expired or completed ask"
 
 
 async def test_broadcast_strategy_reaches_every_routee(actor_system: ActorSystem) -> None:
@@ -473,6 +486,8 @@ async def test_pool_validates_its_arguments(actor_system: ActorSystem) -> None:
         actor_system.spawn(Pool, RoundRobin(), Echo, size=-1)
     with pytest.raises(ActorInitializationError, match="strategy must be a RoutingStrategy"):
         actor_system.spawn(Pool, "round-robin", Echo, size=1)
+    with pytest.raises(ActorInitializationError, match="factory must be callable"):
+        actor_system.spawn(Pool, RoundRobin(), "Echo", size=1)
     with pytest.raises(ActorInitializationError, match=r"routee_mailbox must be a hewitt\.Mailbox"):
         actor_system.spawn(Pool, RoundRobin(), Echo, size=1, routee_mailbox=5)
     with pytest.raises(InvalidRouterConfig, match="routee_mailbox"):
@@ -480,6 +495,17 @@ async def test_pool_validates_its_arguments(actor_system: ActorSystem) -> None:
         Pool(RoundRobin(), Echo, size=1, mailbox=Mailbox.bounded(1))
     with pytest.raises(InvalidRouterConfig, match=r"Resize\.size"):
         Resize(-1)
+
+
+async def test_pool_whose_routee_factory_raises_stops(actor_system: ActorSystem) -> None:
+    def broken() -> Echo:
+        raise RuntimeError("no routee today")
+
+    probe = TestProbe(actor_system)
+    router = actor_system.spawn(Pool, RoundRobin(), broken, size=2)
+    terminated = await probe.expect_terminated(router)
+    assert isinstance(terminated.reason, ActorInitializationError)
+    assert "no routee today" in str(terminated.reason)
 
 
 async def test_subscripted_pool_spawns_like_the_class(actor_system: ActorSystem) -> None:
@@ -520,6 +546,48 @@ async def test_group_added_routee_is_watched(actor_system: ActorSystem) -> None:
     assert await routees_of(router) == []
 
 
+async def test_group_leaves_out_a_routee_that_has_stopped_already(
+    actor_system: ActorSystem,
+) -> None:
+    gone, alive, late = spawn_echoes(actor_system, 3)
+    gone.stop()
+    await gone.wait_terminated(timeout=1)
+    router = actor_system.spawn(Group, RoundRobin(), [gone, alive])
+    assert await routees_of(router) == [alive]
+    late.stop()
+    await late.wait_terminated(timeout=1)
+    assert await router.ask(AddRoutee(late)) == 1
+    assert {(await router.ask("m"))[0] for _ in range(3)} == {alive.name}
+
+
+async def test_restarted_group_goes_back_to_the_routees_it_was_spawned_with(
+    actor_system: ActorSystem,
+) -> None:
+    a, b, c = spawn_echoes(actor_system, 3)
+    log = TestProbe(actor_system)
+    # One for all: a failing sibling restarts the group too.
+    supervisor = actor_system.spawn(
+        Supervisor,
+        [
+            ChildSpec(name="group", factory=Group, args=(RoundRobin(), [a, b])),
+            ChildSpec(name="sibling", factory=Echo, args=(log.ref,)),
+        ],
+        SupervisorStrategy.one_for_all(poison_threshold=1),
+    )
+    await log.expect_message(("start", "sibling"))
+    children = dict(await supervisor.ask(WhichChildren()))
+    group, sibling = children["group"], children["sibling"]
+    assert await group.ask(RemoveRoutee(a)) == 1
+    assert await group.ask(AddRoutee(c)) == 2
+    c.stop()
+    await c.wait_terminated(timeout=1)
+
+    sibling.tell("fail")
+    await log.expect_message(("start", "sibling"))  # restarted, and the group with it
+    assert await routees_of(group) == [a, b]
+    assert actor_system.statistics().restarts == 2
+
+
 async def test_stopping_a_group_leaves_its_routees_running(actor_system: ActorSystem) -> None:
     routees = spawn_echoes(actor_system, 2)
     router = actor_system.spawn(Group, RoundRobin(), routees)
@@ -546,6 +614,19 @@ async def test_no_routees_publishes_a_dead_letter(actor_system: ActorSystem) -> 
         )
         router.tell(Broadcast("also lost"))
         assert (await letters.expect_message(DeadLetter)).message == Broadcast("also lost")
+
+
+async def test_ask_through_a_router_with_no_routees_fails_at_once(
+    actor_system: ActorSystem,
+) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=0)
+    # The timeout is far beyond the test's run: only a hang would reach it.
+    with pytest.raises(DeliveryError) as failed:
+        await router.ask("anyone?", timeout=60)
+    assert (failed.value.recipient, failed.value.reason) == (router.path, NO_ROUTEES)
+    with pytest.raises(DeliveryError, match=NO_ROUTEES):
+        await router.ask(Broadcast("anyone?"), timeout=60)
+    assert actor_system.statistics().dead_letters == 2
 
 
 async def test_unsupported_command_is_a_dead_letter(actor_system: ActorSystem) -> None:
@@ -667,6 +748,17 @@ async def test_ask_through_a_router_to_a_full_routee_fails_at_once(
     release.set()
     await log.receive_messages(1)
     assert actor_system.statistics().failures == 0
+
+
+async def test_smallest_mailbox_routes_around_a_full_routee(actor_system: ActorSystem) -> None:
+    log, release = TestProbe(actor_system), asyncio.Event()
+    router = actor_system.spawn(
+        Pool, SmallestMailbox(), Gated, log.ref, release, size=2, routee_mailbox=Mailbox.bounded(1)
+    )
+    first, _ = await routees_of(router)
+    await hold_and_fill(first, log, 1)
+    assert [(await router.ask(i))[0] for i in range(3)] == ["routee-2"] * 3
+    release.set()
 
 
 @pytest.mark.parametrize("how", ["Broadcast", "BroadcastRouting"])
