@@ -791,6 +791,23 @@ async def test_broadcast_leaves_out_a_full_routee(actor_system: ActorSystem, how
     assert actor_system.statistics().failures == 0
 
 
+async def test_group_routes_to_an_actor_of_another_system(actor_system: ActorSystem) -> None:
+    """A routee of another system is told through its own ref (which hands the
+    message to that system's loop), never queued on its cell from this thread."""
+    other = ActorSystem.start_in_thread("other")
+    try:
+        routee = other.spawn(Echo)
+        router = actor_system.spawn(Group, RoundRobin(), [routee])
+        probe = TestProbe(actor_system)
+        # Through the router's handler; then the router is idle and the other
+        # system's loop is waiting for work.
+        assert await router.ask("first", timeout=30) == (routee.name, "first")
+        router.tell("hello", probe.ref)  # routed on the sender's side
+        assert await probe.expect_message(tuple) == (routee.name, "hello")
+    finally:
+        await asyncio.to_thread(other.shutdown_blocking)
+
+
 async def test_sender_side_routing_keeps_each_senders_order(actor_system: ActorSystem) -> None:
     """Messages that must wait in the router's mailbox (it is busy with a command)
     are never overtaken by later ones routed on the sender's side."""
