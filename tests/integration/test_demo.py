@@ -472,7 +472,14 @@ def _command() -> list[str]:
 _LIST_MODULES = "\nimport sys\nprint(*sorted(sys.modules), sep='\\n', file=sys.stderr)"
 
 # The heavy parts the command loads only for a subcommand that needs them.
-_HEAVY = ("hewitt.demo", "hewitt.persistence", "asyncpg", "sqlite3", "importlib.metadata")
+_HEAVY = (
+    "hewitt.demo",
+    "hewitt.persistence",
+    "hewitt.routing",
+    "asyncpg",
+    "sqlite3",
+    "importlib.metadata",
+)
 
 
 def _modules_after(code: str) -> tuple[str, set[str]]:
