@@ -20,8 +20,9 @@ import pytest
 
 import hewitt
 from hewitt import ActorRef, ActorSystem
-from hewitt.cli import _demo, main
-from hewitt.cli._bank import (
+from hewitt.cli import main
+from hewitt.demo import DemoOptions, DemoResult, _run, run_demo
+from hewitt.demo._bank import (
     DEPOSITED,
     GET_AUDIT_TALLY,
     INSUFFICIENT_FUNDS,
@@ -51,8 +52,7 @@ from hewitt.cli._bank import (
     account_id,
     bank_codec,
 )
-from hewitt.cli._demo import DemoOptions, DemoResult, run_demo
-from hewitt.cli._display import ProgressDisplay, Sample
+from hewitt.demo._display import ProgressDisplay, Sample
 from hewitt.persistence import (
     Effect,
     InMemoryJournal,
@@ -369,7 +369,7 @@ def test_demo_on_postgresql_conserves_money_across_restarts(
     ],
 )
 def test_the_dsn_is_shown_without_its_password(dsn: str, shown: str) -> None:
-    assert _demo.without_password(dsn) == shown
+    assert _run.without_password(dsn) == shown
 
 
 def test_main_runs_the_demo_and_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -397,7 +397,7 @@ class _LeakyAccount(Account):
 def test_main_exits_1_when_money_is_not_conserved(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(_demo, "Account", _LeakyAccount)
+    monkeypatch.setattr(_run, "Account", _LeakyAccount)
 
     code = main(
         ["demo", "--accounts", "100", "--duration", "0.3", "--seed", "1", "--db", ":memory:"]
@@ -465,6 +465,70 @@ def test_progress_on_a_terminal_is_rewritten_in_place() -> None:
 
 def _command() -> list[str]:
     return [sys.executable, "-m", "hewitt.cli"]
+
+
+# What a fresh interpreter has imported after running ``code``: one module name a line
+# on stderr, so that stdout is what the code printed.
+_LIST_MODULES = "\nimport sys\nprint(*sorted(sys.modules), sep='\\n', file=sys.stderr)"
+
+# The heavy parts the command loads only for a subcommand that needs them.
+_HEAVY = (
+    "hewitt.demo",
+    "hewitt.persistence",
+    "hewitt.routing",
+    "asyncpg",
+    "sqlite3",
+    "importlib.metadata",
+)
+
+
+def _modules_after(code: str) -> tuple[str, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", code + _LIST_MODULES],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=True,
+    )
+    return done.stdout, set(done.stderr.split())
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_the_library_never_imports_the_demo() -> None:
+    _, modules = _modules_after(
+        "import hewitt, hewitt.cli, hewitt.persistence, hewitt.routing, hewitt.supervision, "
+        "hewitt.testing, hewitt.testing.pytest_plugin"
+    )
+    assert "hewitt.persistence" in modules  # the check can see a package imported
+    assert _loaded(modules, ("hewitt.demo",)) == []
+
+
+def test_help_and_version_import_no_subcommand() -> None:
+    run_main = "from hewitt.cli import main\ntry:\n    main({})\nexcept SystemExit:\n    pass"
+
+    out, modules = _modules_after(run_main.format(["--help"]))
+    assert "demo  run a live bank of account actors" in out
+    assert _loaded(modules, _HEAVY) == []
+
+    out, modules = _modules_after(run_main.format(["--version"]))
+    assert out.startswith("hewitt ")
+    assert "importlib.metadata" in modules  # the version is read only when asked for
+    assert _loaded(modules, _HEAVY[:-1]) == []
+
+    out, modules = _modules_after(run_main.format(["demo", "--help"]))
+    assert "--accounts N" in out
+    assert {"hewitt.demo", "hewitt.persistence"} <= modules
+
+
+def test_command_without_a_known_subcommand_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for arguments in ([], ["bank"], ["--accounts", "5"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(arguments)
+        assert exit_info.value.code == 2
+        assert "usage: hewitt [-h] [--version] COMMAND ..." in capsys.readouterr().err
 
 
 def _demo_command(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from hewitt import Actor, ActorRef, ActorSystem
+from hewitt.routing import AddRoutee, Broadcast, Group, Pool, RemoveRoutee, Resize, RoundRobin
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +37,18 @@ def use(system: ActorSystem) -> None:
     deposits_only.tell(Withdraw(2))  # E: this view accepts Deposit only
     wrong: ActorRef[Unrelated] = account  # E: the actor does not accept Unrelated
     wrong.tell(Unrelated("y"))
+
+
+def use_routers(system: ActorSystem, account: ActorRef[Deposit | Withdraw]) -> None:
+    # docs/routing.md, Typing: a subscripted router's ref takes the routees'
+    # messages and the commands of that kind of router only.
+    pool = system.spawn(Pool[Deposit | Withdraw], RoundRobin(), Account, size=2)
+    pool.tell(Deposit(1))
+    pool.tell(Resize(3))
+    pool.tell(Broadcast(Withdraw(1)))
+    pool.tell(AddRoutee(account))  # E: a pool does not take AddRoutee
+    pool.tell(Unrelated("x"))  # E: nor messages its routees do not take
+    group = system.spawn(Group[Deposit | Withdraw], RoundRobin(), [account])
+    group.tell(AddRoutee(account))
+    group.tell(RemoveRoutee(account))
+    group.tell(Resize(3))  # E: a group does not take Resize

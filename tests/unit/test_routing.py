@@ -21,6 +21,9 @@ from hewitt import (
     ActorRef,
     ActorSystem,
     DeadLetter,
+    DeliveryError,
+    Mailbox,
+    Overflow,
     SupervisorStrategy,
 )
 from hewitt.routing import (
@@ -43,6 +46,7 @@ from hewitt.routing import (
     SmallestMailbox,
     stable_hash,
 )
+from hewitt.supervision import ChildSpec, Supervisor, WhichChildren
 from hewitt.testing import TestProbe
 
 
@@ -101,6 +105,25 @@ class Blocker(Actor[Any]):
         if message == "block":
             self.log.tell("blocked")
             await self.release.wait()
+        else:
+            self.log.tell((self.context.self.name, message))
+
+
+class Gated(Actor[Any]):
+    """Holds "hold" until ``release`` is set (telling ``log`` "held"), so that what
+    comes next waits in its mailbox; replies (its name, the message) to an ask
+    and logs the rest."""
+
+    def __init__(self, log: ActorRef[Any], release: asyncio.Event) -> None:
+        self.log = log
+        self.release = release
+
+    async def receive(self, message: Any) -> None:
+        if message == "hold":
+            self.log.tell("held")
+            await self.release.wait()
+        elif self.context.sender is not None:
+            self.context.reply((self.context.self.name, message))
         else:
             self.log.tell((self.context.self.name, message))
 
@@ -187,6 +210,18 @@ async def test_smallest_mailbox_ties_go_to_the_first(actor_system: ActorSystem) 
     refs = tuple(spawn_echoes(actor_system, 3))
     logic = SmallestMailbox().create_logic(actor_system)
     assert logic.select("x", refs) is refs[0]
+
+
+async def test_ask_of_a_broadcast_returns_the_first_reply(actor_system: ActorSystem) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    routees = spawn_echoes(actor_system, 3)
+    router = actor_system.spawn(Group, RoundRobin(), routees)
+    name, message = await router.ask(Broadcast("hi"))
+    assert name in {ref.name for ref in routees} and message == "hi"
+    # The other routees' replies come after the ask has completed.
+    for letter in await letters.receive_messages(2):
+        assert letter.reason == "reply to an expired or completed ask"
 
 
 async def test_broadcast_strategy_reaches_every_routee(actor_system: ActorSystem) -> None:
@@ -451,8 +486,26 @@ async def test_pool_validates_its_arguments(actor_system: ActorSystem) -> None:
         actor_system.spawn(Pool, RoundRobin(), Echo, size=-1)
     with pytest.raises(ActorInitializationError, match="strategy must be a RoutingStrategy"):
         actor_system.spawn(Pool, "round-robin", Echo, size=1)
+    with pytest.raises(ActorInitializationError, match="factory must be callable"):
+        actor_system.spawn(Pool, RoundRobin(), "Echo", size=1)
+    with pytest.raises(ActorInitializationError, match=r"routee_mailbox must be a hewitt\.Mailbox"):
+        actor_system.spawn(Pool, RoundRobin(), Echo, size=1, routee_mailbox=5)
+    with pytest.raises(InvalidRouterConfig, match="routee_mailbox"):
+        # Built by hand (not through spawn, which takes mailbox= for the router).
+        Pool(RoundRobin(), Echo, size=1, mailbox=Mailbox.bounded(1))
     with pytest.raises(InvalidRouterConfig, match=r"Resize\.size"):
         Resize(-1)
+
+
+async def test_pool_whose_routee_factory_raises_stops(actor_system: ActorSystem) -> None:
+    def broken() -> Echo:
+        raise RuntimeError("no routee today")
+
+    probe = TestProbe(actor_system)
+    router = actor_system.spawn(Pool, RoundRobin(), broken, size=2)
+    terminated = await probe.expect_terminated(router)
+    assert isinstance(terminated.reason, ActorInitializationError)
+    assert "no routee today" in str(terminated.reason)
 
 
 async def test_subscripted_pool_spawns_like_the_class(actor_system: ActorSystem) -> None:
@@ -493,6 +546,48 @@ async def test_group_added_routee_is_watched(actor_system: ActorSystem) -> None:
     assert await routees_of(router) == []
 
 
+async def test_group_leaves_out_a_routee_that_has_stopped_already(
+    actor_system: ActorSystem,
+) -> None:
+    gone, alive, late = spawn_echoes(actor_system, 3)
+    gone.stop()
+    await gone.wait_terminated(timeout=1)
+    router = actor_system.spawn(Group, RoundRobin(), [gone, alive])
+    assert await routees_of(router) == [alive]
+    late.stop()
+    await late.wait_terminated(timeout=1)
+    assert await router.ask(AddRoutee(late)) == 1
+    assert {(await router.ask("m"))[0] for _ in range(3)} == {alive.name}
+
+
+async def test_restarted_group_goes_back_to_the_routees_it_was_spawned_with(
+    actor_system: ActorSystem,
+) -> None:
+    a, b, c = spawn_echoes(actor_system, 3)
+    log = TestProbe(actor_system)
+    # One for all: a failing sibling restarts the group too.
+    supervisor = actor_system.spawn(
+        Supervisor,
+        [
+            ChildSpec(name="group", factory=Group, args=(RoundRobin(), [a, b])),
+            ChildSpec(name="sibling", factory=Echo, args=(log.ref,)),
+        ],
+        SupervisorStrategy.one_for_all(poison_threshold=1),
+    )
+    await log.expect_message(("start", "sibling"))
+    children = dict(await supervisor.ask(WhichChildren()))
+    group, sibling = children["group"], children["sibling"]
+    assert await group.ask(RemoveRoutee(a)) == 1
+    assert await group.ask(AddRoutee(c)) == 2
+    c.stop()
+    await c.wait_terminated(timeout=1)
+
+    sibling.tell("fail")
+    await log.expect_message(("start", "sibling"))  # restarted, and the group with it
+    assert await routees_of(group) == [a, b]
+    assert actor_system.statistics().restarts == 2
+
+
 async def test_stopping_a_group_leaves_its_routees_running(actor_system: ActorSystem) -> None:
     routees = spawn_echoes(actor_system, 2)
     router = actor_system.spawn(Group, RoundRobin(), routees)
@@ -521,6 +616,19 @@ async def test_no_routees_publishes_a_dead_letter(actor_system: ActorSystem) -> 
         assert (await letters.expect_message(DeadLetter)).message == Broadcast("also lost")
 
 
+async def test_ask_through_a_router_with_no_routees_fails_at_once(
+    actor_system: ActorSystem,
+) -> None:
+    router = actor_system.spawn(Pool, RoundRobin(), Echo, size=0)
+    # The timeout is far beyond the test's run: only a hang would reach it.
+    with pytest.raises(DeliveryError) as failed:
+        await router.ask("anyone?", timeout=60)
+    assert (failed.value.recipient, failed.value.reason) == (router.path, NO_ROUTEES)
+    with pytest.raises(DeliveryError, match=NO_ROUTEES):
+        await router.ask(Broadcast("anyone?"), timeout=60)
+    assert actor_system.statistics().dead_letters == 2
+
+
 async def test_unsupported_command_is_a_dead_letter(actor_system: ActorSystem) -> None:
     letters = TestProbe(actor_system)
     actor_system.event_stream.subscribe(letters.ref, DeadLetter)
@@ -532,6 +640,172 @@ async def test_unsupported_command_is_a_dead_letter(actor_system: ActorSystem) -
     pool.tell(AddRoutee(pool))
     letter = await letters.expect_message(DeadLetter)
     assert letter.reason == "Pool routers do not handle AddRoutee"
+
+
+# ----------------------------------------------------------------------------
+# Routees with bounded mailboxes
+
+
+async def test_pool_routees_get_the_routee_mailbox(actor_system: ActorSystem) -> None:
+    router = actor_system.spawn(
+        Pool, RoundRobin(), Echo, size=2, routee_mailbox=Mailbox.bounded(5, Overflow.DROP_OLDEST)
+    )
+    for ref in await routees_of(router):
+        stats = actor_system.actor_statistics(ref)
+        assert stats is not None and stats.capacity == 5
+    own = actor_system.actor_statistics(router)
+    assert own is not None and own.capacity is None  # spawn's mailbox= is the router's own
+
+
+async def hold_and_fill(routee: ActorRef[Any], log: TestProbe, capacity: int) -> None:
+    """Make ``routee`` (a Gated) busy and fill its mailbox to ``capacity``."""
+    routee.tell("hold")
+    await log.expect_message("held")
+    for i in range(capacity):
+        routee.tell(f"queued-{i}")
+
+
+def refused(routee: ActorRef[Any], capacity: int) -> str:
+    return f"routee {routee.path} refused it: mailbox full (capacity {capacity})"
+
+
+async def gated_router(
+    system: ActorSystem,
+    kind: str,
+    strategy: RoutingStrategy,
+    mailbox: Mailbox,
+    log: TestProbe,
+    release: asyncio.Event,
+) -> tuple[ActorRef[Any], ActorRef[Any]]:
+    """A router of one Gated routee with ``mailbox``: a pool's or a group's."""
+    if kind == "pool":
+        router = system.spawn(
+            Pool, strategy, Gated, log.ref, release, size=1, routee_mailbox=mailbox
+        )
+        (routee,) = await routees_of(router)
+    else:
+        routee = system.spawn(Gated, log.ref, release, mailbox=mailbox)
+        router = system.spawn(Group, strategy, [routee])
+    return router, routee
+
+
+@pytest.mark.parametrize("overflow", [Overflow.FAIL, Overflow.BLOCK], ids=lambda o: o.name)
+@pytest.mark.parametrize(
+    "strategy", [RoundRobin(), ConsistentHashing(key=str)], ids=lambda s: type(s).__name__
+)
+@pytest.mark.parametrize("kind", ["pool", "group"])
+@pytest.mark.parametrize("told_from", ["loop", "thread"])
+async def test_full_routee_dead_letters_the_message_and_the_router_goes_on(
+    actor_system: ActorSystem,
+    kind: str,
+    strategy: RoutingStrategy,
+    overflow: Overflow,
+    told_from: str,
+) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    log, sender = TestProbe(actor_system), TestProbe(actor_system)
+    release = asyncio.Event()
+    router, routee = await gated_router(
+        actor_system, kind, strategy, Mailbox.bounded(2, overflow), log, release
+    )
+    await hold_and_fill(routee, log, 2)
+
+    # From the loop the router is idle: routed on the sender's side. From a
+    # thread: through the router's mailbox and its handler.
+    if told_from == "loop":
+        router.tell("refused", sender.ref)  # never raises to the sender
+    else:
+        await asyncio.to_thread(router.tell, "refused", sender.ref)
+
+    assert await letters.expect_message(DeadLetter) == DeadLetter(
+        "refused", sender.ref, router, refused(routee, 2)
+    )
+    release.set()
+    assert await log.receive_messages(2) == [(routee.name, "queued-0"), (routee.name, "queued-1")]
+    assert await router.ask("after") == (routee.name, "after")  # the router goes on
+    assert await routees_of(router) == [routee]  # not restarted
+    stats = actor_system.statistics()
+    assert (stats.failures, stats.restarts, stats.dead_letters) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("kind", ["pool", "group"])
+async def test_ask_through_a_router_to_a_full_routee_fails_at_once(
+    actor_system: ActorSystem, kind: str
+) -> None:
+    log, release = TestProbe(actor_system), asyncio.Event()
+    router, routee = await gated_router(
+        actor_system, kind, RoundRobin(), Mailbox.bounded(1), log, release
+    )
+    await hold_and_fill(routee, log, 1)
+
+    # The timeout is far beyond the test's run: only a hang would reach it.
+    with pytest.raises(DeliveryError) as failed:
+        await router.ask("refused", timeout=60)
+
+    assert failed.value.recipient == router.path
+    assert failed.value.reason == refused(routee, 1)
+    release.set()
+    await log.receive_messages(1)
+    assert actor_system.statistics().failures == 0
+
+
+async def test_smallest_mailbox_routes_around_a_full_routee(actor_system: ActorSystem) -> None:
+    log, release = TestProbe(actor_system), asyncio.Event()
+    router = actor_system.spawn(
+        Pool, SmallestMailbox(), Gated, log.ref, release, size=2, routee_mailbox=Mailbox.bounded(1)
+    )
+    first, _ = await routees_of(router)
+    await hold_and_fill(first, log, 1)
+    assert [(await router.ask(i))[0] for i in range(3)] == ["routee-2"] * 3
+    release.set()
+
+
+@pytest.mark.parametrize("how", ["Broadcast", "BroadcastRouting"])
+async def test_broadcast_leaves_out_a_full_routee(actor_system: ActorSystem, how: str) -> None:
+    letters = TestProbe(actor_system)
+    actor_system.event_stream.subscribe(letters.ref, DeadLetter)
+    log, release = TestProbe(actor_system), asyncio.Event()
+    strategy = BroadcastRouting() if how == "BroadcastRouting" else RoundRobin()
+    router = actor_system.spawn(
+        Pool, strategy, Gated, log.ref, release, size=2, routee_mailbox=Mailbox.bounded(1)
+    )
+    first, second = await routees_of(router)
+
+    def broadcast(message: str) -> Any:
+        return Broadcast(message) if how == "Broadcast" else message
+
+    await hold_and_fill(first, log, 1)
+    router.tell(broadcast("all"))
+    assert await log.expect_message(("routee-2", "all"))
+    letter = await letters.expect_message(DeadLetter)
+    assert (letter.message, letter.reason) == ("all", refused(first, 1))
+    # An ask is answered by a routee that took it, though another refused it.
+    assert await router.ask(broadcast("who")) == ("routee-2", "who")
+    await letters.expect_message(DeadLetter)
+
+    await hold_and_fill(second, log, 1)
+    with pytest.raises(DeliveryError, match="mailbox full"):  # no routee took it
+        await router.ask(broadcast("nobody"), timeout=60)
+    release.set()
+    assert actor_system.statistics().failures == 0
+
+
+async def test_group_routes_to_an_actor_of_another_system(actor_system: ActorSystem) -> None:
+    """A routee of another system is told through its own ref (which hands the
+    message to that system's loop), never queued on its cell from this thread."""
+    other = ActorSystem.start_in_thread("other")
+    try:
+        routee = other.spawn(Echo)
+        router = actor_system.spawn(Group, RoundRobin(), [routee])
+        probe = TestProbe(actor_system)
+        # Through the router's handler; then the router is idle and the other
+        # system's loop is waiting for work.
+        assert await router.ask("first", timeout=30) == (routee.name, "first")
+        router.tell("hello", probe.ref)  # routed on the sender's side
+        assert await probe.expect_message(tuple) == (routee.name, "hello")
+    finally:
+        await asyncio.to_thread(other.shutdown_blocking)
 
 
 async def test_sender_side_routing_keeps_each_senders_order(actor_system: ActorSystem) -> None:

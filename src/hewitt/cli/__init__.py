@@ -3,167 +3,105 @@
 Subcommands:
     demo    a live bank: thousands of persistent account actors, concurrent
             transfers, and a check that no money was created or lost, run
-            after run.
+            after run (:mod:`hewitt.demo`).
+
+Starting the command costs only what the chosen subcommand needs. Besides the
+``hewitt`` package itself (the runtime, which any submodule brings in), this
+module imports only ``argparse``: it knows each subcommand by name and summary,
+and imports the subcommand's module (its own parser and everything it uses:
+the demo, persistence, ...) when that subcommand runs, as pip's
+``commands_dict`` does. So ``hewitt --help`` and ``hewitt --version`` never
+import persistence or the demo; a test checks it.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
-
-import hewitt
-
-from ._demo import IN_MEMORY, DemoOptions, run_demo_interruptible
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["main"]
 
-_DEFAULTS = DemoOptions()
+
+def _demo(arguments: list[str], prog: str) -> int:
+    from ._demo_command import main
+
+    return main(arguments, prog)
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    #: one line for ``hewitt --help``
+    summary: str
+    #: runs the subcommand on its arguments, ``prog`` naming it in messages;
+    #: returns the exit code. Imports the subcommand's module when called.
+    run: Callable[[list[str], str], int]
+
+
+_COMMANDS: dict[str, _Command] = {
+    "demo": _Command("run a live bank of account actors and concurrent transfers", _demo),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``hewitt`` command on ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        return _demo_command(args)
-    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects the rest
-
-
-def _demo_command(args: argparse.Namespace) -> int:
-    options = DemoOptions(
-        accounts=args.accounts,
-        concurrency=args.concurrency,
-        duration=args.duration,
-        seed=args.seed,
-        balance=args.balance,
-        crash_rate=args.crash_rate,
-        db=args.db,
-        dsn=args.dsn,
-    )
-    try:
-        result = hewitt.run(run_demo_interruptible(options, sys.stdout))
-    except KeyboardInterrupt:  # a second Ctrl-C: the user does not want to wait
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    return 0 if result.conserved else 1
+    command: str = args.command
+    return _COMMANDS[command].run(args.arguments, f"hewitt {command}")
 
 
 def _parser() -> argparse.ArgumentParser:
+    width = max(map(len, _COMMANDS))
+    listing = "\n".join(
+        f"  {name:<{width}}  {command.summary}" for name, command in _COMMANDS.items()
+    )
     parser = argparse.ArgumentParser(
-        prog="hewitt", description="hewitt, a fast, typed actor-model framework for Python."
+        prog="hewitt",
+        description="hewitt, a fast, typed actor-model framework for Python.",
+        epilog=f"commands:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"hewitt {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo",
-        help="run a live bank of account actors and concurrent transfers",
-        description=(
-            "Transfers random amounts between account actors. Each transfer is carried out "
-            "by a teller actor that asks the source to withdraw and, only if it can, tells "
-            "the target to deposit. The accounts are persistent: every withdrawal and deposit "
-            "is an event, durable in the bank's SQLite file (--db) before it is acknowledged, "
-            "and a later run on the same file goes on from the balances this one left. At the "
-            "end every account is asked for its balance: exit code 0 if no money was created "
-            "or lost, in this run and across the runs before it, 1 otherwise. Every "
-            "completed transfer is "
-            "also told to an audit service that crashes on a random fraction of its messages "
-            "and is restarted by its supervisor, the transfer desk; the transfers go on. "
-            "Ctrl-C ends the transfers early; the books are still checked."
-        ),
+    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("command", metavar="COMMAND", choices=_COMMANDS, help="the command to run")
+    # Everything after the command is the command's own: its parser reads it.
+    arguments = parser.add_argument(
+        "arguments",
+        metavar="...",
+        nargs=argparse.REMAINDER,
+        help="the command's options: see `hewitt COMMAND --help`",
     )
-    demo.add_argument(
-        "--accounts",
-        type=_at_least(2),
-        default=_DEFAULTS.accounts,
-        metavar="N",
-        help="number of account actors (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--concurrency",
-        type=_at_least(1),
-        default=_DEFAULTS.concurrency,
-        metavar="N",
-        help="transfers in flight at once (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--duration",
-        type=_positive_seconds,
-        default=_DEFAULTS.duration,
-        metavar="SECONDS",
-        help="how long new transfers keep starting (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="seed of the random transfers (default: a random one, printed)",
-    )
-    demo.add_argument(
-        "--balance",
-        type=_at_least(1),
-        default=_DEFAULTS.balance,
-        metavar="N",
-        help="opening balance of the accounts this run opens (default: %(default)s)",
-    )
-    store = demo.add_mutually_exclusive_group()
-    store.add_argument(
-        "--db",
-        default=_DEFAULTS.db,
-        metavar="PATH",
-        help=(
-            "the bank's SQLite file, created if missing; a run on an existing file "
-            f"recovers its accounts ('{IN_MEMORY}': keep the bank in memory) "
-            "(default: %(default)s, in the current directory)"
-        ),
-    )
-    store.add_argument(
-        "--dsn",
-        metavar="DSN",
-        help=(
-            "keep the bank in this PostgreSQL database instead (a libpq connection string "
-            "or postgresql:// URL); its tables are created if missing"
-        ),
-    )
-    demo.add_argument(
-        "--crash-rate",
-        type=_fraction,
-        default=_DEFAULTS.crash_rate,
-        metavar="FRACTION",
-        help=(
-            "fraction of the audit service's messages that make it crash, from 0 to 1; "
-            "seeded by --seed (default: %(default)s)"
-        ),
-    )
+    arguments.required = False  # argparse makes every REMAINDER positional required
     return parser
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
+class _VersionAction(argparse.Action):
+    """``--version``, reading the installed version only when asked for (the
+    metadata machinery costs more to import than the rest of this module)."""
 
-    parse.__name__ = "int"  # argparse names the type in its error messages
-    return parse
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show hewitt's version and exit",
+        )
 
-
-def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
-    return value
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"hewitt {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("hewitt")
     except PackageNotFoundError:

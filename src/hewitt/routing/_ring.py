@@ -92,17 +92,15 @@ class HashRing(Generic[T]):
         ident = self._node_id(node)
         return ident.encode() if isinstance(ident, str) else ident
 
-    def _place(self, node: T) -> bool:
+    def _place(self, node: T) -> None:
         ident = self._id(node)
         known = ident in self._nodes
         self._nodes[ident] = node  # same id: the new node takes the same points
-        if known:
-            return False
-        prefix = ident + b"#"
-        self._entries.extend(
-            (stable_hash(prefix + b"%d" % i), ident) for i in range(self.virtual_nodes)
-        )
-        return True
+        if not known:
+            prefix = ident + b"#"
+            self._entries.extend(
+                (stable_hash(prefix + b"%d" % i), ident) for i in range(self.virtual_nodes)
+            )
 
     def _rebuild(self) -> None:
         entries = self._entries

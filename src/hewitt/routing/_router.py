@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
-from hewitt import Actor, ActorRef, PoisonPill, SupervisorStrategy, Terminated
+from hewitt import (
+    Actor,
+    ActorRef,
+    Mailbox,
+    MailboxFull,
+    PoisonPill,
+    SupervisorStrategy,
+    Terminated,
+)
 
 # The kernel details sender-side routing needs (see RouterRef and the
 # ``ref_class`` hook in docs/architecture.md): the implicit sender of a tell
@@ -94,6 +102,11 @@ class Router(Actor[R]):
     (nor a ``Terminated`` of a routee) is forwarded, with its original sender,
     to the routee(s) the strategy selects; so an ``ask`` through a router is
     answered by a routee. Its ref is a :class:`RouterRef`.
+
+    A routee whose bounded mailbox refuses the message (``Overflow.FAIL`` or
+    ``BLOCK``, full) does not fail the router: the message is a dead letter
+    naming the routee and its capacity, and an ``ask`` fails at once with
+    ``DeliveryError``. It is not sent to another routee instead.
     """
 
     ref_class = RouterRef
@@ -103,6 +116,8 @@ class Router(Actor[R]):
     _select: Callable[[Any, Routees], ActorRef[Any] | None]
     _route: Callable[[Any, ActorRef[Any] | None], None]
     _next: int  # the round-robin position
+    #: RouterRef may queue on the routee itself (its inlined round-robin):
+    #: round-robin, and no routee can refuse a message (see _set_routees).
     _round_robin: bool
 
     def __init__(self, strategy: RoutingStrategy) -> None:
@@ -113,6 +128,8 @@ class Router(Actor[R]):
             )
         self.strategy = strategy
         self._routees: Routees = ()
+        #: the routees whose mailbox may refuse a message
+        self._refusing: frozenset[ActorRef[Any]] = frozenset()
 
     def pre_start(self) -> None:
         """Create the strategy's logic. Runs on the dispatcher before the first
@@ -126,13 +143,34 @@ class Router(Actor[R]):
             self._route_round_robin if type(self.strategy) is RoundRobin else self._route_any
         )
 
+    def _set_routees(self, routees: Routees) -> None:
+        """Replace the routees (a new tuple: the strategies detect changes by
+        identity) and note which of them may refuse a message.
+
+        A routee may refuse unless it is a live actor of this system with an
+        unbounded mailbox. While one may, RouterRef does not queue on routees
+        itself (it could not catch the refusal): round-robin then goes through
+        ``_route_round_robin``, which turns a refusal into a dead letter.
+        """
+        stats = self.context.system.actor_statistics
+        old = set(self._routees)
+        refusing = {ref for ref in self._refusing if ref in routees}
+        for ref in routees:
+            if ref not in old:
+                info = stats(ref)
+                if info is None or info.capacity is not None:
+                    refusing.add(ref)
+        self._routees = routees
+        self._refusing = frozenset(refusing)
+        self._round_robin = type(self.strategy) is RoundRobin and not refusing
+
     def receive(self, message: Any) -> None:
         """Forward ``message`` to the selected routee(s), or handle a command.
 
         Runs on the dispatcher (or on the sender's side, see RouterRef). With
-        no routee, or when the strategy raises (a consistent-hashing key
-        function that fails), the message is a dead letter; the router does
-        not fail.
+        no routee, when the strategy raises (a consistent-hashing key function
+        that fails), or when the routee's mailbox refuses it, the message is a
+        dead letter; the router does not fail.
         """
         if type(message) in _OWN:
             self._command(message)
@@ -149,11 +187,13 @@ class Router(Actor[R]):
         except Exception as exc:
             self._routing_failed(message, sender, exc)
             return
-        if ref is not None:
+        if ref is None:
+            self._broadcast(message, sender)
+            return
+        try:
             _forward(ref, message, sender)
-        else:
-            for ref in routees:
-                _forward(ref, message, sender)
+        except MailboxFull as full:
+            self._dead_letter(message, sender, _refused(full))
 
     def _route_round_robin(self, message: Any, sender: ActorRef[Any] | None) -> None:
         routees = self._routees
@@ -164,7 +204,25 @@ class Router(Actor[R]):
                 return
             i = 0
         self._next = i + 1
-        _forward(routees[i], message, sender)
+        try:
+            _forward(routees[i], message, sender)
+        except MailboxFull as full:
+            self._dead_letter(message, sender, _refused(full))
+
+    def _broadcast(self, message: Any, sender: ActorRef[Any] | None) -> None:
+        """Tell every routee. A copy a routee refuses is a dead letter; it
+        carries the sender only if every routee refused (so that an ask fails
+        at once then, and waits for a routee's reply otherwise)."""
+        refusals = []
+        for ref in self._routees:
+            try:
+                _forward(ref, message, sender)
+            except MailboxFull as full:
+                refusals.append(full)
+        if refusals:
+            taken = len(refusals) < len(self._routees)
+            for refusal in refusals:
+                self._dead_letter(message, None if taken else sender, _refused(refusal))
 
     # ------------------------------------------------------------------
 
@@ -175,9 +233,7 @@ class Router(Actor[R]):
             if not self._routees:
                 self._dead_letter(message, self.context.sender, NO_ROUTEES)
                 return
-            sender = self.context.sender
-            for ref in self._routees:
-                _forward(ref, message.message, sender)
+            self._broadcast(message.message, self.context.sender)
         elif isinstance(message, GetRoutees):
             self.context.reply(list(self._routees))
         else:
@@ -194,7 +250,7 @@ class Router(Actor[R]):
         routees = self._routees
         if ref not in routees:
             return False
-        self._routees = tuple(routee for routee in routees if routee != ref)
+        self._set_routees(tuple(routee for routee in routees if routee != ref))
         return True
 
     def _reply_size(self) -> None:
@@ -215,6 +271,10 @@ class Router(Actor[R]):
             exc_info=exc,
         )
         self._dead_letter(message, sender, reason)
+
+
+def _refused(full: MailboxFull) -> str:
+    return f"routee {full.path} refused it: mailbox full (capacity {full.capacity})"
 
 
 class Pool(Router[M | PoolCommand]):
@@ -242,8 +302,13 @@ class Pool(Router[M | PoolCommand]):
         size: how many routees to start (an int >= 0; keyword).
         supervisor_strategy: how the router supervises its routees (default:
             one-for-one restart, see docs/supervision.md).
-        **kwargs: keyword arguments of the factory (``name`` and ``restart``
-            are reserved by ``spawn``).
+        routee_mailbox: the mailbox of each routee, e.g.
+            ``Mailbox.bounded(100, Overflow.FAIL)`` (default:
+            ``SystemConfig.default_mailbox``). A message a full routee refuses
+            is a dead letter (see :class:`Router`). ``spawn(Pool, ...,
+            mailbox=...)`` sets the router's own mailbox.
+        **kwargs: keyword arguments of the factory (``name``, ``restart`` and
+            ``mailbox`` are ``spawn``'s own).
 
     Subscript it for a typed ref: ``spawn(Pool[Job], ...)`` returns an
     ``ActorRef[Job | PoolCommand]``; unsubscripted, the message type is Any.
@@ -256,6 +321,7 @@ class Pool(Router[M | PoolCommand]):
         *args: Any,
         size: int,
         supervisor_strategy: SupervisorStrategy | None = None,
+        routee_mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(strategy)
@@ -263,6 +329,16 @@ class Pool(Router[M | PoolCommand]):
             raise InvalidRouterConfig(f"Pool: factory must be callable, got {factory!r}")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise InvalidRouterConfig(f"Pool: size must be an int >= 0, got {size!r}")
+        if routee_mailbox is not None and not isinstance(routee_mailbox, Mailbox):
+            raise InvalidRouterConfig(
+                f"Pool: routee_mailbox must be a hewitt.Mailbox, got {routee_mailbox!r}"
+            )
+        reserved = sorted({"name", "restart", "mailbox"} & kwargs.keys())
+        if reserved:
+            raise InvalidRouterConfig(
+                f"Pool: {', '.join(reserved)}= is spawn's own keyword, not one the routees' "
+                "factory can be given; give the routees a mailbox with routee_mailbox="
+            )
         if supervisor_strategy is not None:
             if not isinstance(supervisor_strategy, SupervisorStrategy):
                 raise InvalidRouterConfig(
@@ -275,6 +351,7 @@ class Pool(Router[M | PoolCommand]):
         self.args = args
         self.kwargs: Mapping[str, Any] = MappingProxyType(kwargs)
         self.size = size
+        self.routee_mailbox = routee_mailbox
         self._spawned = 0
 
     def pre_start(self) -> None:
@@ -289,11 +366,15 @@ class Pool(Router[M | PoolCommand]):
         for _ in range(size - len(self._routees)):
             self._spawned += 1
             ref = context.spawn(
-                self.factory, *self.args, name=f"routee-{self._spawned}", **self.kwargs
+                self.factory,
+                *self.args,
+                name=f"routee-{self._spawned}",
+                mailbox=self.routee_mailbox,
+                **self.kwargs,
             )
             context.watch(ref)
             added.append(ref)
-        self._routees = (*self._routees, *added)
+        self._set_routees((*self._routees, *added))
 
     def _manage(self, message: RouterCommand) -> None:
         if isinstance(message, Resize):
@@ -301,7 +382,7 @@ class Pool(Router[M | PoolCommand]):
             if message.size > len(routees):
                 self._grow(message.size)
             elif message.size < len(routees):
-                self._routees = routees[: message.size]
+                self._set_routees(routees[: message.size])
                 for ref in reversed(routees[message.size :]):
                     self.context.stop(ref)
             self._reply_size()
@@ -345,13 +426,13 @@ class Group(Router[M | GroupCommand]):
         alive = tuple(ref for ref in self.initial if ref.is_alive)
         for ref in alive:
             self.context.watch(ref)
-        self._routees = alive
+        self._set_routees(alive)
 
     def _manage(self, message: RouterCommand) -> None:
         if isinstance(message, AddRoutee):
             if message.ref not in self._routees and message.ref.is_alive:  # see pre_start
                 self.context.watch(message.ref)
-                self._routees = (*self._routees, message.ref)
+                self._set_routees((*self._routees, message.ref))
             self._reply_size()
         elif isinstance(message, RemoveRoutee):
             if self._remove(message.ref):

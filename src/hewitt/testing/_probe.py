@@ -49,7 +49,6 @@ class TestProbe:
     __test__ = False  # not a pytest test class
 
     def __init__(self, system: ActorSystem, name: str | None = None) -> None:
-        self._system = system
         self._queue: deque[_Received] = deque()
         self._arrived: asyncio.Event = asyncio.Event()
         self.last_sender: ActorRef[Any] | None = None

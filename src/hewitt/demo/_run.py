@@ -154,11 +154,6 @@ class DemoResult:
         return sum(self.balances_at_start)
 
     @property
-    def expected_total(self) -> int:
-        """The capital: what every account was opened with, added up."""
-        return self.capital
-
-    @property
     def opened(self) -> int:
         """Accounts this run opened."""
         return self.accounts - self.recovered
