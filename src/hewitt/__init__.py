@@ -112,9 +112,9 @@ __all__ = [
     "run",
 ]
 
-from .supervision import ChildSpec, InvalidChildSpec, Supervisor
+from .supervision import ChildAlreadyStarted, ChildSpec, InvalidChildSpec, Supervisor
 
-__all__ += ["ChildSpec", "InvalidChildSpec", "Supervisor"]
+__all__ += ["ChildAlreadyStarted", "ChildSpec", "InvalidChildSpec", "Supervisor"]
 
 for _name in __all__:
     _obj = globals()[_name]

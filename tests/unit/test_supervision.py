@@ -33,7 +33,7 @@ from hewitt import (
     SystemConfig,
     Terminated,
 )
-from hewitt.supervision import StartChild, TerminateChild, WhichChildren
+from hewitt.supervision import ChildAlreadyStarted, StartChild, TerminateChild, WhichChildren
 from hewitt.testing import TestProbe
 
 
@@ -285,6 +285,76 @@ async def test_supervisor_stop_of_a_permanent_child_is_final(actor_system: Actor
     ref = await sup.ask(StartChild(ChildSpec(name="c", factory=Worker, args=(probe.ref,))))
     assert await probe.expect_message(("start", "c"))
     assert ref.path == "/user/sup/c"
+
+
+async def test_a_duplicate_start_child_is_idempotent_or_refused_and_restarts_nothing(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    sup = await started(actor_system, probe, SupervisorStrategy.one_for_one(), "a")
+    spec = ChildSpec(name="c", factory=Worker, args=(probe.ref,))
+    first = await sup.ask(StartChild(spec))
+    assert await probe.expect_message(("start", "c"))
+    assert await sup.ask(StartChild(spec)) == first  # the same spec: the same child
+    other = ChildSpec(name="c", factory=Worker, args=(probe.ref,), restart=RestartType.TEMPORARY)
+    with pytest.raises(ChildAlreadyStarted, match="'c'"):
+        await sup.ask(StartChild(other))
+    transient_a = ChildSpec(
+        name="a", factory=Worker, args=(probe.ref,), restart=RestartType.TRANSIENT
+    )
+    with pytest.raises(ChildAlreadyStarted):
+        await sup.ask(StartChild(transient_a))  # a static child, another spec
+    await probe.expect_no_message(within=0.05)  # nothing restarted, nothing started again
+    assert actor_system.statistics().restarts == 0
+    assert [name for name, _ in await sup.ask(WhichChildren())] == ["a", "c"]
+
+
+async def test_a_restarted_supervisor_keeps_its_dynamic_children(actor_system: ActorSystem) -> None:
+    probe = TestProbe(actor_system)
+
+    class Top(Actor[Any]):
+        """Supervises the Supervisor: one-for-all, so a failing sibling restarts it."""
+
+        supervisor_strategy = SupervisorStrategy.one_for_all()
+
+        def pre_start(self) -> None:
+            specs = [ChildSpec(name="a", factory=Worker, args=(probe.ref,))]
+            self.context.spawn(Supervisor, specs, name="sup")
+            self.context.spawn(Worker, probe.ref, name="sibling")
+
+        def receive(self, message: Any) -> None:
+            pass
+
+    actor_system.spawn(Top, name="top")
+    await probe.receive_messages(2)  # a and sibling started
+    sup = actor_system.lookup("/user/top/sup")
+    assert sup is not None
+    await sup.ask(StartChild(ChildSpec(name="dyn", factory=Worker, args=(probe.ref,))))
+    assert await probe.expect_message(("start", "dyn"))
+    sibling = actor_system.lookup("/user/top/sibling")
+    assert sibling is not None
+    sibling.tell("fail:RuntimeError")  # one-for-all: the supervisor restarts too
+    seen: set[str] = set()
+    for _ in range(12):  # the restart's stops, pre_/post_restart and starts, in some order
+        message = await probe.expect_message(tuple, within=5)
+        if message[0] == "start":
+            seen.add(message[1])
+        if seen >= {"a", "dyn"}:
+            break
+    assert seen >= {"a", "dyn"}
+    sup = actor_system.lookup("/user/top/sup")
+    assert sup is not None
+    assert [name for name, _ in await sup.ask(WhichChildren())] == ["a", "dyn"]
+    # Terminated for good, a dynamic child is not brought back by the next restart.
+    assert await sup.ask(TerminateChild("dyn")) is True
+    sibling.tell("fail:RuntimeError")
+    for _ in range(12):
+        if await probe.expect_message(tuple, within=5) == ("start", "a"):
+            break
+    sup = actor_system.lookup("/user/top/sup")
+    assert sup is not None
+    names = [name for name, _ in await sup.ask(WhichChildren())]
+    assert names == ["a"]
 
 
 # --- restart intensity and escalation to the guardian -------------------------

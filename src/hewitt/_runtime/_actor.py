@@ -202,6 +202,11 @@ class Context(ABC, Generic[M]):
         """Send ``message`` to the sender of the current message (dead letters if none)."""
 
     @abstractmethod
+    def reply_failure(self, error: BaseException) -> None:
+        """Answer the current message with a failure: an ``ask`` waiting on it
+        raises ``error``; any other sender is sent ``Failure(error)``."""
+
+    @abstractmethod
     def forward(self, ref: ActorRef[Any], message: Any) -> None:
         """Send ``message`` to ``ref`` keeping the current message's sender."""
 

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _deathwatch, _stopping
 from ._actor import Actor, Behavior, Context
+from ._asks import fail_ask
 from ._envelope import Item, describe, envelope, split
 from ._errors import ActorNameTaken, ActorSystemNotRunning, InvalidActorName, StashOverflow
 from ._handlers import CLASS_INFO, as_handler, class_info
 from ._lifecycle import RUNNING, STOPPING
 from ._mailbox import Mailbox
+from ._messages import Failure
 from ._ref import ActorRef
 from ._supervision import RestartType
 from ._timers import ReceiveTimeoutState, Timers
@@ -309,6 +311,15 @@ class ContextApi(Context[M], Generic[M]):
             self.system._dead_letter(message, self.ref, self.ref, "reply with no sender")
             return
         sender.tell(message, self.ref)
+
+    def reply_failure(self, error: BaseException) -> None:
+        sender = split(self.envelope)[1]
+        if fail_ask(sender, error):
+            return
+        if sender is None:
+            self.system._dead_letter(Failure(error), self.ref, self.ref, "reply with no sender")
+            return
+        sender.tell(Failure(error), self.ref)
 
     def forward(self, ref: ActorRef[Any], message: Any) -> None:
         # Straight to the recipient: the original sender is kept even when it

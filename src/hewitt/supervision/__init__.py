@@ -1,6 +1,7 @@
 """Declarative supervisors: OTP-style child spec lists, built on the public runtime API."""
 
 from ._supervisor import (
+    ChildAlreadyStarted,
     ChildSpec,
     InvalidChildSpec,
     StartChild,
@@ -11,6 +12,7 @@ from ._supervisor import (
 )
 
 __all__ = [
+    "ChildAlreadyStarted",
     "ChildSpec",
     "InvalidChildSpec",
     "StartChild",

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._runtime._actor import Actor
 from .._runtime._errors import HewittError
+from .._runtime._messages import Terminated
 from .._runtime._ref import ActorRef
 from .._runtime._supervision import RestartType, SupervisorStrategy
 
@@ -78,9 +79,32 @@ class WhichChildren:
 
 @dataclass(frozen=True, slots=True)
 class StartChild:
-    """Ask a Supervisor to start one more child: replies its ref (or fails the ask)."""
+    """Ask a Supervisor to start one more child: replies its ref.
+
+    Idempotent: if a live child already has this spec, its ref is the reply.
+    A live child of that name with another spec fails the ask with
+    :class:`ChildAlreadyStarted` (OTP's ``already_started``); nothing restarts.
+    The child is kept across restarts of the supervisor, until
+    ``TerminateChild`` or its own final stop."""
 
     spec: ChildSpec
+
+
+class ChildAlreadyStarted(HewittError):
+    """``StartChild`` named a live child that was started from another spec."""
+
+    def __init__(self, supervisor: str, name: str, ref: ActorRef[Any]) -> None:
+        super().__init__(
+            f"supervisor {supervisor} already has a live child {name!r} ({ref}) "
+            "started from another spec"
+        )
+        self.name = name
+        self.ref = ref
+
+
+class _DynamicSpecs:
+    """Key of the per-system table of the specs that StartChild added, by
+    supervisor ref: they outlive a restart of the supervisor (its instance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +117,7 @@ class TerminateChild:
 SupervisorMessage = WhichChildren | StartChild | TerminateChild
 
 
-class Supervisor(Actor[SupervisorMessage]):
+class Supervisor(Actor[SupervisorMessage | Terminated]):
     """Starts its children from child specs, in order, and supervises them.
 
     Either subclass it and set the class attributes ``child_specs`` and
@@ -131,22 +155,56 @@ class Supervisor(Actor[SupervisorMessage]):
             self.supervisor_strategy = strategy  # type: ignore[misc]
 
     def pre_start(self) -> None:
-        for spec in self.specs:
+        for spec in (*self.specs, *self._dynamic().values()):
             self._start(spec)
 
+    def post_stop(self) -> None:
+        table = self.context.system.extensions.get(_DynamicSpecs)
+        if table is not None:
+            table.pop(self.context.self, None)
+
+    def _dynamic(self) -> dict[str, ChildSpec]:
+        """The specs StartChild added, in start order (kept across restarts)."""
+        table: dict[ActorRef[Any], dict[str, ChildSpec]] = (
+            self.context.system.extensions.setdefault(_DynamicSpecs, {})
+        )
+        return table.setdefault(self.context.self, {})
+
     def _start(self, spec: ChildSpec) -> ActorRef[Any]:
-        return self.context.spawn(
+        ref = self.context.spawn(
             spec.factory, *spec.args, name=spec.name, restart=spec.restart, **spec.kwargs
         )
+        self.context.watch(ref)
+        return ref
 
-    def receive(self, message: SupervisorMessage) -> None:
+    def _spec_of(self, name: str) -> ChildSpec | None:
+        dynamic = self._dynamic().get(name)
+        if dynamic is not None:
+            return dynamic
+        return next((spec for spec in self.specs if spec.name == name), None)
+
+    def receive(self, message: SupervisorMessage | Terminated) -> None:
         match message:
             case WhichChildren():
                 self.context.reply([(ref.name, ref) for ref in self.context.children()])
             case StartChild(spec):
-                self.context.reply(self._start(spec))
+                live = self.context.child(spec.name)
+                if live is None:
+                    self._dynamic()[spec.name] = spec
+                    self.context.reply(self._start(spec))
+                elif self._spec_of(spec.name) == spec:
+                    self.context.reply(live)  # already started from this spec
+                else:
+                    error = ChildAlreadyStarted(self.context.self.path, spec.name, live)
+                    self.context.reply_failure(error)
             case TerminateChild(name):
                 child = self.context.child(name)
+                self._dynamic().pop(name, None)
                 if child is not None:
                     self.context.stop(child)
                 self.context.reply(child is not None)
+            case Terminated(ref):
+                # A child gone for good (not replaced by a restart): a dynamic
+                # one is forgotten, so that a restart does not bring it back.
+                if self.context.child(ref.name) is None:
+                    self._dynamic().pop(ref.name, None)
