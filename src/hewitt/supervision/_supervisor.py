@@ -117,7 +117,7 @@ class TerminateChild:
 SupervisorMessage = WhichChildren | StartChild | TerminateChild
 
 
-class Supervisor(Actor[SupervisorMessage | Terminated]):
+class Supervisor(Actor[SupervisorMessage]):
     """Starts its children from child specs, in order, and supervises them.
 
     Either subclass it and set the class attributes ``child_specs`` and
@@ -183,8 +183,10 @@ class Supervisor(Actor[SupervisorMessage | Terminated]):
             return dynamic
         return next((spec for spec in self.specs if spec.name == name), None)
 
-    def receive(self, message: SupervisorMessage | Terminated) -> None:
-        match message:
+    def receive(self, message: SupervisorMessage) -> None:
+        # Its children's Terminated come too (it watches them): see the last case.
+        event: SupervisorMessage | Terminated = message
+        match event:
             case WhichChildren():
                 self.context.reply([(ref.name, ref) for ref in self.context.children()])
             case StartChild(spec):
