@@ -22,6 +22,8 @@ class ImplSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     default: bool = True  # run when --impl is not given
     features: frozenset[str] = frozenset()  # what benches with ``requires`` need
+    #: a plain-Python floor: the reference of the ratios, never held to the targets
+    floor: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,25 @@ IMPLS: Final[dict[str, ImplSpec]] = {
     "hewitt": ImplSpec(
         "benchmarks.impl_hewitt",
         "hewitt on uvloop (hewitt.run)",
+        env={LOOP_ENV: "uvloop"},
         features=_HEWITT_FEATURES,
     ),
     "floor-asyncio": ImplSpec(
-        "benchmarks.floor_asyncio", "asyncio task + asyncio.Queue per actor, stock loop"
+        "benchmarks.floor_asyncio",
+        "plain asyncio program (tasks, asyncio.Queue, futures), stock loop",
+        env={LOOP_ENV: "asyncio"},
+        floor=True,
+    ),
+    "floor-uvloop": ImplSpec(
+        "benchmarks.floor_asyncio",
+        "the same plain asyncio program on uvloop",
+        env={LOOP_ENV: "uvloop"},
+        floor=True,
     ),
     "floor-deque": ImplSpec(
-        "benchmarks.floor_deque", "synchronous deque-mailbox dispatcher, no event loop"
+        "benchmarks.floor_deque",
+        "synchronous deque-mailbox dispatcher, no event loop",
+        floor=True,
     ),
     "hewitt-asyncio": ImplSpec(
         "benchmarks.impl_hewitt",

@@ -243,13 +243,13 @@ def bench_spawn(n: int) -> Metrics:
     t0 = time.perf_counter()
     actors = [Idle(on_stop) for _ in range(n)]
     t1 = time.perf_counter()
-    gc.collect()
-    after = rss_bytes()
     for actor in (actors[0], actors[-1]):  # usable: they answer
         slot: list[int] = []
         actor.tell((7, slot.append))
         run_until_idle()
         assert slot == [7]
+    gc.collect()
+    after = rss_bytes()
     t2 = time.perf_counter()
     for actor in actors:
         actor.tell(_STOP)

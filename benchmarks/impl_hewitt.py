@@ -104,9 +104,10 @@ class Echo(Actor[Any]):
 
 
 class Pinger(Actor[Any]):
-    """Sends ``n`` sequential requests to an echo actor, timing each round trip."""
+    """Sends ``n`` sequential requests to an echo actor, timing each round trip;
+    ``done`` gets the round trips' latencies after the last."""
 
-    def __init__(self, echo: ActorRef[Any], n: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, echo: ActorRef[Any], n: int, done: asyncio.Future[list[int]]) -> None:
         self.echo = echo
         self.n = n
         self.done = done
@@ -119,7 +120,7 @@ class Pinger(Actor[Any]):
         if self.sent:
             self.latencies.append(now - self.last)
             if self.sent == self.n:
-                self.done.set_result(None)
+                self.done.set_result(self.latencies)
                 return
         self.last = now
         self.sent += 1
@@ -328,24 +329,17 @@ async def _ask(n: int) -> Metrics:
 
 async def _ask_actor(n: int) -> Metrics:
     async with ActorSystem("bench") as system:
-        done = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         actor = system.spawn(Pinger, system.spawn(Echo), n, done)
         t0 = time.perf_counter()
         actor.tell(None)
-        await done
+        latencies = await done
         elapsed = time.perf_counter() - t0
-        pinger_latencies: list[int] = await _latencies(actor)
         return {
             "rt_per_s": n / elapsed,
             "msgs_per_s": 2 * n / elapsed,
-            **latency_metrics(pinger_latencies),
+            **latency_metrics(latencies),
         }
-
-
-async def _latencies(pinger: ActorRef[Any]) -> list[int]:
-    cell = pinger._cell  # the bench reads its own actor's record after the run
-    assert cell is not None and isinstance(cell.actor, Pinger)
-    return cell.actor.latencies
 
 
 async def _spawn(n: int) -> Metrics:
@@ -355,10 +349,10 @@ async def _spawn(n: int) -> Metrics:
         t0 = time.perf_counter()
         refs = [system.spawn(Echo) for _ in range(n)]
         t1 = time.perf_counter()
+        for ref in (refs[0], refs[-1]):  # usable: they answer (and all have started)
+            assert await ref.ask(7) == 7
         gc.collect()
         after = rss_bytes()
-        for ref in (refs[0], refs[-1]):  # usable: they answer
-            assert await ref.ask(7) == 7
         t2 = time.perf_counter()
         for ref in refs:
             ref.stop()
