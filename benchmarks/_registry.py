@@ -139,6 +139,7 @@ BENCHES: Final[dict[str, BenchSpec]] = {
         "bench_timers", 200_000, 20_000, 5, 3, ("timers_per_s", "fire_per_s"), requires=TIMERS
     ),
     "ask": BenchSpec("bench_ask", 300_000, 50_000, 5, 3, _LATENCY),
+    "ask-nodirect": BenchSpec("bench_ask_nodirect", 300_000, 50_000, 5, 3, _LATENCY),
     "ask-actor": BenchSpec("bench_ask_actor", 300_000, 50_000, 5, 3, _LATENCY),
     "spawn": BenchSpec(
         "bench_spawn",
@@ -188,8 +189,10 @@ LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs",
 #: what group commit gives 1,000 actors persisting at once over one (no target);
 #: SQLite's thread writer against its writer process (the default), 1,000 actors (no target);
 #: PostgreSQL against SQLite, 1,000 actors at once (no target);
-#: what snapshots every 1,000 events take off a recovery (no target: see TARGETS).
+#: what snapshots every 1,000 events take off a recovery (no target: see TARGETS);
+#: what the direct ask hand-off gives (no target; on a floor both run the same program).
 COMPARISONS: Final = (
+    Comparison("ask-nodirect", "ask", "rt_per_s", tolerance=None),
     Comparison("tell-supervised", "tell", "msgs_per_s", tolerance=0.05),
     Comparison("tell-bounded", "tell", "msgs_per_s", tolerance=None),
     Comparison("tell-router", "tell", "msgs_per_s", tolerance=0.30),

@@ -232,6 +232,11 @@ def bench_ask(n: int) -> Metrics:
         return runner.run(_ask(n))
 
 
+#: The floor's ask has one path, a hop through the server's queue: no direct hand-off
+#: to switch off, so the ``ask-nodirect`` row runs this same program again.
+bench_ask_nodirect = bench_ask
+
+
 def bench_ask_actor(n: int) -> Metrics:
     with _runner() as runner:
         return runner.run(_ask_actor(n))

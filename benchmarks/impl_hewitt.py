@@ -26,7 +26,7 @@ from benchmarks._common import (
     loop_choice,
     rss_bytes,
 )
-from hewitt import Actor, ActorRef, ActorSystem, SupervisorStrategy
+from hewitt import Actor, ActorRef, ActorSystem, SupervisorStrategy, SystemConfig
 
 R = TypeVar("R")
 _ns = time.perf_counter_ns
@@ -314,8 +314,8 @@ async def _restart(n: int) -> Metrics:
         return {"restarts_per_s": n / elapsed, "restart_us": elapsed / n * 1e6}
 
 
-async def _ask(n: int) -> Metrics:
-    async with ActorSystem("bench") as system:
+async def _ask(n: int, config: SystemConfig | None = None) -> Metrics:
+    async with ActorSystem("bench", config=config) as system:
         ask = system.spawn(Echo).ask
         latencies = [0] * n
         t0 = time.perf_counter()
@@ -428,6 +428,12 @@ def bench_restart(n: int) -> Metrics:
 
 def bench_ask(n: int) -> Metrics:
     return _run(_ask(n))
+
+
+def bench_ask_nodirect(n: int) -> Metrics:
+    # The path of an ask to a busy actor or (later) another node: the reply comes back
+    # through the dispatcher, never by running the handler in the asker's turn.
+    return _run(_ask(n, SystemConfig(direct_asks=0)))
 
 
 def bench_ask_actor(n: int) -> Metrics:
