@@ -41,6 +41,8 @@ class Cell:
     reps: list[Metrics] = field(default_factory=list)
     error: str | None = None
     applies: bool = True  # False: the impl lacks what the bench requires; not run
+    #: per process: what a gc.collect() after its last repetition found unreachable
+    garbage: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,6 +121,8 @@ def _run_job(cell: Cell, reps: int, timeout: float, no_gc: bool) -> str:
         return proc.stderr
     if result.get("ok"):
         cell.reps.extend(result["reps"])
+        if "garbage" in result:
+            cell.garbage.append(int(result["garbage"]))
     else:
         cell.error = str(result.get("error", "unknown error"))
     return proc.stderr
@@ -207,6 +211,30 @@ def _targets(cells: dict[tuple[str, str], Cell], targets: list[Target], impls: l
                 f"(n={cell.n}; target {bound})  {verdict}"
             )
     return "\n".join(lines)
+
+
+def _repetitions(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[str]) -> str:
+    """Each repetition of the benches whose repetitions share a process without a
+    ``gc.collect()`` between them, in order: a slowdown from one to the next shows."""
+    lines = [
+        "repetitions in one process, in order (no gc.collect() between them; "
+        "garbage: what the last left for the cyclic GC):"
+    ]
+    for bench in benches:
+        spec = BENCHES[bench]
+        if spec.collect_between_reps:
+            continue
+        metric = spec.metrics[0]
+        for impl in impls:
+            cell = cells[bench, impl]
+            values = [rep[metric] for rep in cell.reps if metric in rep]
+            if not cell.ok or not values:
+                continue
+            trend = " -> ".join(_fmt(v) for v in values)
+            drift = f"; last/first {values[-1] / values[0]:.2f}" if len(values) > 1 else ""
+            garbage = f"; garbage {cell.garbage[-1]:,}" if cell.garbage else ""
+            lines.append(f"  {bench} {impl}: {metric} {trend}{drift}{garbage}")
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def _provide_postgres(stack: contextlib.ExitStack) -> str | None:
@@ -332,8 +360,11 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
         label = f"[{index:>{len(str(len(jobs)))}}/{len(jobs)}] {cell.bench} {cell.impl} n={cell.n}"
         print(f"{label} x{reps} ...", end="", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
+        done = len(cell.reps)
         stderr = _run_job(cell, reps, timeout, args.no_gc)
-        outcome = f"ERROR {cell.error}" if cell.error else "ok"
+        metric = BENCHES[cell.bench].metrics[0]
+        values = " ".join(_fmt(rep[metric]) for rep in cell.reps[done:] if metric in rep)
+        outcome = f"ERROR {cell.error}" if cell.error else f"ok {metric} {values}"
         print(f" {time.perf_counter() - t0:.1f}s {outcome}", file=sys.stderr, flush=True)
         for line in stderr.rstrip().splitlines():
             print(f"    | {line}", file=sys.stderr)
@@ -358,6 +389,9 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
         print(f"{NOT_APPLICABLE} for the PostgreSQL benches: no server ({no_postgres})")
     if comparisons:
         print("\n" + _comparisons(cells, comparisons, impls))
+    repetitions = _repetitions(cells, benches, impls)
+    if repetitions:
+        print("\n" + repetitions)
     targets = [t for t in TARGETS if t.bench in benches]
     if targets:
         print("\n" + _targets(cells, targets, impls))
@@ -369,7 +403,13 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
 
     if args.json:
         records = [
-            {"bench": cell.bench, "impl": cell.impl, "metric": metric, "value": value}
+            {
+                "bench": cell.bench,
+                "impl": cell.impl,
+                "metric": metric,
+                "value": value,
+                "reps": [rep[metric] for rep in cell.reps if metric in rep],
+            }
             for cell in cells.values()
             if cell.error is None
             for metric, value in cell.medians().items()
