@@ -24,6 +24,7 @@ from benchmarks._registry import (
     IMPLS,
     LOWER_IS_BETTER,
     POSTGRES,
+    REFERENCE_FLOORS,
     TARGETS,
     Comparison,
     Target,
@@ -192,22 +193,52 @@ def _comparisons(
     return "\n".join(lines)
 
 
+def _reference(
+    cells: dict[tuple[str, str], Cell], bench: str, metric: str, impls: list[str]
+) -> tuple[str, float] | None:
+    """The reference floor of ``metric`` of ``bench``: the better median of the
+    :data:`REFERENCE_FLOORS` that ran it in this run, with its impl; None if none did."""
+    found = []
+    for impl in REFERENCE_FLOORS:
+        cell = cells.get((bench, impl))
+        value = cell.medians().get(metric) if impl in impls and cell and cell.ok else None
+        if value:
+            found.append((impl, value))
+    if not found:
+        return None
+    lower = metric in LOWER_IS_BETTER
+    return min(found, key=lambda item: item[1] if lower else -item[1])
+
+
 def _targets(cells: dict[tuple[str, str], Cell], targets: list[Target], impls: list[str]) -> str:
-    lines = ["targets:"]
+    lines = ["targets (impls under test; x: ratio against the reference floor, >1 is better):"]
     for target in targets:
+        unit = "x" if target.vs_floor else ""
         bound = (
-            f">= {_fmt(target.at_least)}"
+            f">= {_fmt(target.at_least)}{unit}"
             if target.at_least is not None
-            else f"<= {_fmt(target.at_most or 0.0)}"
+            else f"<= {_fmt(target.at_most or 0.0)}{unit}"
         )
+        reference = _reference(cells, target.bench, target.metric, impls)
         for impl in impls:
             cell = cells[target.bench, impl]
             value = cell.medians().get(target.metric) if cell.ok else None
-            if value is None:
+            if value is None or IMPLS[impl].floor:
                 continue
+            shown = _fmt(value)
+            if target.vs_floor:
+                if reference is None or not value:
+                    lines.append(
+                        f"  {target.bench} {target.metric} on {impl}: {shown} "
+                        f"(target {bound}: no floor ran it)"
+                    )
+                    continue
+                floor, base = reference
+                value = base / value if target.metric in LOWER_IS_BETTER else value / base
+                shown = f"{value:.2f}x ({shown} vs {_fmt(base)} on {floor})"
             verdict = "ok" if target.met(value) else "OFF TARGET"
             lines.append(
-                f"  {target.bench} {target.metric} on {impl}: {_fmt(value)} "
+                f"  {target.bench} {target.metric} on {impl}: {shown} "
                 f"(n={cell.n}; target {bound})  {verdict}"
             )
     return "\n".join(lines)
@@ -276,8 +307,10 @@ def _ratio(metric: str, value: float | None, base: float | None) -> str:
 
 
 def _table(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[str]) -> str:
-    others = [impl for impl in impls if impl != BASELINE] if BASELINE in impls else []
-    header = ["bench", "metric", "n", *impls, *(f"{impl}/{BASELINE}" for impl in others)]
+    floors = [impl for impl in impls if impl in REFERENCE_FLOORS]
+    others = [impl for impl in impls if impl not in REFERENCE_FLOORS] if floors else []
+    ratios = ["ref", *(f"{impl}/{BASELINE}" for impl in others)] if floors else []
+    header = ["bench", "metric", "n", *impls, *ratios]
     rows = [header]
     for bench in benches:
         medians = {impl: cells[bench, impl].medians() for impl in impls}
@@ -294,8 +327,11 @@ def _table(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[s
                     row.append("ERROR")
                 else:
                     row.append("-" if value is None else _fmt(value))
-            base = medians[BASELINE].get(metric) if others else None
-            row += [_ratio(metric, medians[impl].get(metric), base) for impl in others]
+            if floors:
+                reference = _reference(cells, bench, metric, impls)
+                floor, base = reference if reference else ("-", None)
+                row.append(floor.removeprefix("floor-"))
+                row += [_ratio(metric, medians[impl].get(metric), base) for impl in others]
             rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
@@ -372,14 +408,16 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
 
     mode = "quick" if args.quick else "full"
     gc_note = ", cyclic GC disabled in reps" if args.no_gc else ""
+    ran_floors = [impl for impl in REFERENCE_FLOORS if impl in impls]
     print(
         f"hewitt benchmarks ({mode}{gc_note}): Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs\n"
-        f"values are medians over repetitions; ratio columns are impl vs {BASELINE}: "
-        f">1 always means the impl is better\n"
+        f"values are medians over repetitions; ratio columns are impl vs {BASELINE}, the "
+        f"better median of {' and '.join(ran_floors) or ', '.join(REFERENCE_FLOORS)} for "
+        f"each row (named under ref): >1 always means the impl is better\n"
         f"(for lower-is-better metrics {', '.join(sorted(LOWER_IS_BETTER))} "
         f"the ratio is {BASELINE}/impl)"
-        + ("" if BASELINE in impls else f"; no ratio columns: {BASELINE} was not run")
+        + ("" if ran_floors else f"; no ratio columns: none of {REFERENCE_FLOORS} was run")
         + "\n"
     )
     print(_table(cells, benches, impls))
