@@ -22,19 +22,15 @@ import math
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
-from benchmarks._registry import BENCHES, IMPLS, load_bench
-
-_SRC = Path(__file__).resolve().parent.parent / "src"
+from benchmarks._registry import BENCHES, IMPLS, load_bench, use_working_tree
 
 
 def run_cell(bench: str, impl: str, n: int, reps: int, *, gc_enabled: bool = True) -> list[Any]:
     """Import the impl (with its environment) and run ``reps`` repetitions of ``bench``."""
     os.environ.update(IMPLS[impl].env)
-    if _SRC.is_dir() and str(_SRC) not in sys.path:
-        sys.path.insert(0, str(_SRC))  # benchmark the working tree's hewitt
+    use_working_tree()  # benchmark the working tree's hewitt
     function = load_bench(impl, bench)
     collect = BENCHES[bench].collect_between_reps or not gc_enabled
     results: list[Any] = []

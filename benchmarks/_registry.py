@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 from benchmarks._common import LOOP_ENV, Metrics
@@ -22,6 +25,9 @@ class ImplSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     default: bool = True  # run when --impl is not given
     features: frozenset[str] = frozenset()  # what benches with ``requires`` need
+    #: features the impl has only once the code under test provides them: feature ->
+    #: ``"module:attribute"``, present when that attribute exists (see :func:`features`)
+    probed: Mapping[str, str] = field(default_factory=dict)
     #: a plain-Python floor: the reference of the ratios, never held to the targets
     floor: bool = False
 
@@ -80,6 +86,14 @@ PERSISTENCE: Final = "persistence"
 #: starts a private one unless HEWITT_BENCH_POSTGRES_DSN names one, and shows them as
 #: not run when it cannot (PostgreSQL not installed).
 POSTGRES: Final = "postgres"
+#: Cross-system tell through the kernel codec's bytes test double: two ActorSystems in
+#: one process joined only by bytes (encode -> decode -> deliver). NOT BUILT YET: the
+#: hewitt impls have this feature once ``CODEC_PROBE`` names something that exists, and
+#: then ``impl_hewitt.bench_tell_codec`` must be written (its docstring says what it
+#: measures). Until then the ``tell-codec`` row shows "—" for every impl.
+CODEC: Final = "codec"
+#: Where the double will be; change it to the name it lands under.
+CODEC_PROBE: Final = "hewitt.testing:BytesLink"
 
 _HEWITT_FEATURES: Final = frozenset(
     {SUPERVISION, BOUNDED_MAILBOXES, TIMERS, ROUTING, PERSISTENCE, POSTGRES}
@@ -91,6 +105,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         "hewitt on uvloop (hewitt.run)",
         env={LOOP_ENV: "uvloop"},
         features=_HEWITT_FEATURES,
+        probed={CODEC: CODEC_PROBE},
     ),
     "floor-asyncio": ImplSpec(
         "benchmarks.floor_asyncio",
@@ -115,6 +130,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         env={LOOP_ENV: "asyncio"},
         default=False,
         features=_HEWITT_FEATURES,
+        probed={CODEC: CODEC_PROBE},
     ),
 }
 
@@ -165,6 +181,9 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     "skynet-1e6": BenchSpec(
         "bench_skynet", 1_000_000, 1_000_000, 5, 3, ("secs",), collect_between_reps=False
     ),
+    "tell-codec": BenchSpec(
+        "bench_tell_codec", 1_000_000, 100_000, 5, 3, ("msgs_per_s", "codec_us"), requires=CODEC
+    ),
     "persist-1": BenchSpec(
         "bench_persist_1", 5_000, 1_000, 5, 3, ("events_per_s",), requires=PERSISTENCE
     ),
@@ -189,7 +208,9 @@ BENCHES: Final[dict[str, BenchSpec]] = {
 }
 
 #: Metrics where a lower value is better; their ratios are inverted (baseline / impl).
-LOWER_IS_BETTER: Final = frozenset({"p50_us", "p99_us", "kib_per_actor", "secs", "restart_us"})
+LOWER_IS_BETTER: Final = frozenset(
+    {"p50_us", "p99_us", "kib_per_actor", "secs", "restart_us", "codec_us"}
+)
 
 #: Printed under the table: supervision must cost nothing while nothing fails (5%);
 #: what a bounded mailbox costs a tell (no target: its admission check is Python code);
@@ -251,11 +272,38 @@ TARGETS: Final = (
     Target("recovery-snapshots", "secs", at_most=0.2),
 )
 
+_SRC: Final = Path(__file__).resolve().parent.parent / "src"
+
+
+def use_working_tree() -> None:
+    """Put the checkout's ``src/`` first on ``sys.path``: the working tree's hewitt
+    is what gets measured (and probed)."""
+    if _SRC.is_dir() and str(_SRC) not in sys.path:
+        sys.path.insert(0, str(_SRC))
+
+
+@functools.cache
+def _exists(target: str) -> bool:
+    module_name, _, attribute = target.partition(":")
+    use_working_tree()
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:  # missing, or the code under test does not import: not there
+        return False
+    return not attribute or hasattr(module, attribute)
+
+
+def features(impl: str) -> frozenset[str]:
+    """What ``impl`` has: its fixed features and those whose probe finds its target."""
+    spec = IMPLS[impl]
+    found = {feature for feature, target in spec.probed.items() if _exists(target)}
+    return spec.features | found
+
 
 def runs(impl: str, bench: str) -> bool:
     """Whether ``impl`` has what ``bench`` requires (else its cell is not run)."""
     required = BENCHES[bench].requires
-    return required is None or required in IMPLS[impl].features
+    return required is None or required in features(impl)
 
 
 def load_bench(impl: str, bench: str) -> BenchFn:

@@ -28,6 +28,7 @@ from benchmarks._registry import (
     TARGETS,
     Comparison,
     Target,
+    features,
     runs,
 )
 
@@ -354,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"bench {name:<15} n={b.n_full} (quick {b.n_quick})  {', '.join(b.metrics)}{only}"
             )
         for name, i in IMPLS.items():
-            features = f" [{', '.join(sorted(i.features))}]" if i.features else ""
-            print(f"impl  {name:<16} {i.target:<28} {i.description}{features}")
+            has = features(name)
+            shown = f" [{', '.join(sorted(has))}]" if has else ""
+            print(f"impl  {name:<16} {i.target:<28} {i.description}{shown}")
         return 0
     with contextlib.ExitStack() as stack:
         no_postgres = None

@@ -452,6 +452,18 @@ def bench_skynet(n: int) -> Metrics:
     return _run(_skynet(n))
 
 
+def bench_tell_codec(n: int) -> Metrics:
+    """NOT WRITTEN YET (the ``tell-codec`` row; the runner runs it only once
+    ``_registry.CODEC_PROBE`` exists). What it must measure: two ActorSystems in this
+    process joined only by the kernel codec's bytes test double; one sender outside
+    the actors of system A tells a counting actor of system B, through a ref
+    resolved from B's address, ``n`` messages back to back. ``msgs_per_s``: ``n`` /
+    the time from the first tell until B's counter has handled the ``n``-th;
+    ``codec_us``: microseconds per encode + decode of one such envelope, timed
+    apart over ``n`` envelopes (no delivery)."""
+    raise NotImplementedError(f"bench_tell_codec({n}): write it when the bytes double lands")
+
+
 #: The persistence benches' actors: 1 (persist-1) and 1,000 (persist-1000).
 MANY_PERSISTING: Final = 1000
 #: recovery-snapshots: the actor snapshots every this many events.
