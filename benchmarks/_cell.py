@@ -2,9 +2,15 @@
 
 Usage: ``python -m benchmarks._cell BENCH IMPL N REPS [--no-gc]``
 
-Prints one line: ``{"ok": true, "reps": [{metric: value, ...}, ...]}`` or
-``{"ok": false, "error": "..."}`` (the traceback goes to stderr). Anything the impl
-prints on stdout is sent to stderr so that stdout stays parseable.
+Prints one line: ``{"ok": true, "reps": [{metric: value, ...}, ...], "garbage": G}`` or
+``{"ok": false, "error": "..."}`` (the traceback goes to stderr); ``G`` is what a
+``gc.collect()`` after the last repetition found unreachable: what that repetition left
+for the cyclic GC. Anything the impl prints on stdout is sent to stderr so that stdout
+stays parseable.
+
+``gc.collect()`` runs before the first repetition, and before each of the others unless
+the bench has ``collect_between_reps=False`` (then a repetition pays for the garbage of
+the one before it, as in a long-running program; with ``--no-gc`` it always runs).
 """
 
 from __future__ import annotations
@@ -16,23 +22,21 @@ import math
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
-from benchmarks._registry import BENCHES, IMPLS, load_bench
-
-_SRC = Path(__file__).resolve().parent.parent / "src"
+from benchmarks._registry import BENCHES, IMPLS, load_bench, use_working_tree
 
 
 def run_cell(bench: str, impl: str, n: int, reps: int, *, gc_enabled: bool = True) -> list[Any]:
     """Import the impl (with its environment) and run ``reps`` repetitions of ``bench``."""
     os.environ.update(IMPLS[impl].env)
-    if _SRC.is_dir() and str(_SRC) not in sys.path:
-        sys.path.insert(0, str(_SRC))  # benchmark the working tree's hewitt
+    use_working_tree()  # benchmark the working tree's hewitt
     function = load_bench(impl, bench)
+    collect = BENCHES[bench].collect_between_reps or not gc_enabled
     results: list[Any] = []
-    for _ in range(reps):
-        gc.collect()
+    for rep in range(reps):
+        if rep == 0 or collect:
+            gc.collect()
         if not gc_enabled:
             gc.disable()
         try:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     try:
         reps = run_cell(args.bench, args.impl, args.n, args.reps, gc_enabled=not args.no_gc)
-        out: dict[str, Any] = {"ok": True, "reps": reps}
+        out: dict[str, Any] = {"ok": True, "reps": reps, "garbage": gc.collect()}
     except (Exception, SystemExit) as exc:  # SystemExit too: an impl may call sys.exit
         traceback.print_exc()
         message = str(exc).strip().splitlines()

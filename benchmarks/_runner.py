@@ -24,9 +24,11 @@ from benchmarks._registry import (
     IMPLS,
     LOWER_IS_BETTER,
     POSTGRES,
+    REFERENCE_FLOORS,
     TARGETS,
     Comparison,
     Target,
+    features,
     runs,
 )
 
@@ -41,6 +43,8 @@ class Cell:
     reps: list[Metrics] = field(default_factory=list)
     error: str | None = None
     applies: bool = True  # False: the impl lacks what the bench requires; not run
+    #: per process: what a gc.collect() after its last repetition found unreachable
+    garbage: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,6 +123,8 @@ def _run_job(cell: Cell, reps: int, timeout: float, no_gc: bool) -> str:
         return proc.stderr
     if result.get("ok"):
         cell.reps.extend(result["reps"])
+        if "garbage" in result:
+            cell.garbage.append(int(result["garbage"]))
     else:
         cell.error = str(result.get("error", "unknown error"))
     return proc.stderr
@@ -188,25 +194,79 @@ def _comparisons(
     return "\n".join(lines)
 
 
+def _reference(
+    cells: dict[tuple[str, str], Cell], bench: str, metric: str, impls: list[str]
+) -> tuple[str, float] | None:
+    """The reference floor of ``metric`` of ``bench``: the better median of the
+    :data:`REFERENCE_FLOORS` that ran it in this run, with its impl; None if none did."""
+    found = []
+    for impl in REFERENCE_FLOORS:
+        cell = cells.get((bench, impl))
+        value = cell.medians().get(metric) if impl in impls and cell and cell.ok else None
+        if value:
+            found.append((impl, value))
+    if not found:
+        return None
+    lower = metric in LOWER_IS_BETTER
+    return min(found, key=lambda item: item[1] if lower else -item[1])
+
+
 def _targets(cells: dict[tuple[str, str], Cell], targets: list[Target], impls: list[str]) -> str:
-    lines = ["targets:"]
+    lines = ["targets (impls under test; x: ratio against the reference floor, >1 is better):"]
     for target in targets:
+        unit = "x" if target.vs_floor else ""
         bound = (
-            f">= {_fmt(target.at_least)}"
+            f">= {_fmt(target.at_least)}{unit}"
             if target.at_least is not None
-            else f"<= {_fmt(target.at_most or 0.0)}"
+            else f"<= {_fmt(target.at_most or 0.0)}{unit}"
         )
+        reference = _reference(cells, target.bench, target.metric, impls)
         for impl in impls:
             cell = cells[target.bench, impl]
             value = cell.medians().get(target.metric) if cell.ok else None
-            if value is None:
+            if value is None or IMPLS[impl].floor:
                 continue
+            shown = _fmt(value)
+            if target.vs_floor:
+                if reference is None or not value:
+                    lines.append(
+                        f"  {target.bench} {target.metric} on {impl}: {shown} "
+                        f"(target {bound}: no floor ran it)"
+                    )
+                    continue
+                floor, base = reference
+                value = base / value if target.metric in LOWER_IS_BETTER else value / base
+                shown = f"{value:.2f}x ({shown} vs {_fmt(base)} on {floor})"
             verdict = "ok" if target.met(value) else "OFF TARGET"
             lines.append(
-                f"  {target.bench} {target.metric} on {impl}: {_fmt(value)} "
+                f"  {target.bench} {target.metric} on {impl}: {shown} "
                 f"(n={cell.n}; target {bound})  {verdict}"
             )
     return "\n".join(lines)
+
+
+def _repetitions(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[str]) -> str:
+    """Each repetition of the benches whose repetitions share a process without a
+    ``gc.collect()`` between them, in order: a slowdown from one to the next shows."""
+    lines = [
+        "repetitions in one process, in order (no gc.collect() between them; "
+        "garbage: what the last left for the cyclic GC):"
+    ]
+    for bench in benches:
+        spec = BENCHES[bench]
+        if spec.collect_between_reps:
+            continue
+        metric = spec.metrics[0]
+        for impl in impls:
+            cell = cells[bench, impl]
+            values = [rep[metric] for rep in cell.reps if metric in rep]
+            if not cell.ok or not values:
+                continue
+            trend = " -> ".join(_fmt(v) for v in values)
+            drift = f"; last/first {values[-1] / values[0]:.2f}" if len(values) > 1 else ""
+            garbage = f"; garbage {cell.garbage[-1]:,}" if cell.garbage else ""
+            lines.append(f"  {bench} {impl}: {metric} {trend}{drift}{garbage}")
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def _provide_postgres(stack: contextlib.ExitStack) -> str | None:
@@ -248,8 +308,10 @@ def _ratio(metric: str, value: float | None, base: float | None) -> str:
 
 
 def _table(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[str]) -> str:
-    others = [impl for impl in impls if impl != BASELINE] if BASELINE in impls else []
-    header = ["bench", "metric", "n", *impls, *(f"{impl}/{BASELINE}" for impl in others)]
+    floors = [impl for impl in impls if impl in REFERENCE_FLOORS]
+    others = [impl for impl in impls if impl not in REFERENCE_FLOORS] if floors else []
+    ratios = ["ref", *(f"{impl}/{BASELINE}" for impl in others)] if floors else []
+    header = ["bench", "metric", "n", *impls, *ratios]
     rows = [header]
     for bench in benches:
         medians = {impl: cells[bench, impl].medians() for impl in impls}
@@ -266,8 +328,11 @@ def _table(cells: dict[tuple[str, str], Cell], benches: list[str], impls: list[s
                     row.append("ERROR")
                 else:
                     row.append("-" if value is None else _fmt(value))
-            base = medians[BASELINE].get(metric) if others else None
-            row += [_ratio(metric, medians[impl].get(metric), base) for impl in others]
+            if floors:
+                reference = _reference(cells, bench, metric, impls)
+                floor, base = reference if reference else ("-", None)
+                row.append(floor.removeprefix("floor-"))
+                row += [_ratio(metric, medians[impl].get(metric), base) for impl in others]
             rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
@@ -290,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"bench {name:<15} n={b.n_full} (quick {b.n_quick})  {', '.join(b.metrics)}{only}"
             )
         for name, i in IMPLS.items():
-            features = f" [{', '.join(sorted(i.features))}]" if i.features else ""
-            print(f"impl  {name:<16} {i.target:<28} {i.description}{features}")
+            has = features(name)
+            shown = f" [{', '.join(sorted(has))}]" if has else ""
+            print(f"impl  {name:<16} {i.target:<28} {i.description}{shown}")
         return 0
     with contextlib.ExitStack() as stack:
         no_postgres = None
@@ -332,8 +398,11 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
         label = f"[{index:>{len(str(len(jobs)))}}/{len(jobs)}] {cell.bench} {cell.impl} n={cell.n}"
         print(f"{label} x{reps} ...", end="", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
+        done = len(cell.reps)
         stderr = _run_job(cell, reps, timeout, args.no_gc)
-        outcome = f"ERROR {cell.error}" if cell.error else "ok"
+        metric = BENCHES[cell.bench].metrics[0]
+        values = " ".join(_fmt(rep[metric]) for rep in cell.reps[done:] if metric in rep)
+        outcome = f"ERROR {cell.error}" if cell.error else f"ok {metric} {values}"
         print(f" {time.perf_counter() - t0:.1f}s {outcome}", file=sys.stderr, flush=True)
         for line in stderr.rstrip().splitlines():
             print(f"    | {line}", file=sys.stderr)
@@ -341,14 +410,16 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
 
     mode = "quick" if args.quick else "full"
     gc_note = ", cyclic GC disabled in reps" if args.no_gc else ""
+    ran_floors = [impl for impl in REFERENCE_FLOORS if impl in impls]
     print(
         f"hewitt benchmarks ({mode}{gc_note}): Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs\n"
-        f"values are medians over repetitions; ratio columns are impl vs {BASELINE}: "
-        f">1 always means the impl is better\n"
+        f"values are medians over repetitions; ratio columns are impl vs {BASELINE}, the "
+        f"better median of {' and '.join(ran_floors) or ', '.join(REFERENCE_FLOORS)} for "
+        f"each row (named under ref): >1 always means the impl is better\n"
         f"(for lower-is-better metrics {', '.join(sorted(LOWER_IS_BETTER))} "
         f"the ratio is {BASELINE}/impl)"
-        + ("" if BASELINE in impls else f"; no ratio columns: {BASELINE} was not run")
+        + ("" if ran_floors else f"; no ratio columns: none of {REFERENCE_FLOORS} was run")
         + "\n"
     )
     print(_table(cells, benches, impls))
@@ -358,6 +429,9 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
         print(f"{NOT_APPLICABLE} for the PostgreSQL benches: no server ({no_postgres})")
     if comparisons:
         print("\n" + _comparisons(cells, comparisons, impls))
+    repetitions = _repetitions(cells, benches, impls)
+    if repetitions:
+        print("\n" + repetitions)
     targets = [t for t in TARGETS if t.bench in benches]
     if targets:
         print("\n" + _targets(cells, targets, impls))
@@ -369,7 +443,13 @@ def _run(args: argparse.Namespace, no_postgres: str | None) -> int:
 
     if args.json:
         records = [
-            {"bench": cell.bench, "impl": cell.impl, "metric": metric, "value": value}
+            {
+                "bench": cell.bench,
+                "impl": cell.impl,
+                "metric": metric,
+                "value": value,
+                "reps": [rep[metric] for rep in cell.reps if metric in rep],
+            }
             for cell in cells.values()
             if cell.error is None
             for metric, value in cell.medians().items()

@@ -1,9 +1,16 @@
-"""Floor ``floor-asyncio``: one asyncio task reading its own ``asyncio.Queue`` per actor.
+"""Floors ``floor-asyncio`` and ``floor-uvloop``: the plain asyncio program a user would write.
 
-Runs on the stock asyncio selector loop (never uvloop). An actor's reference is the
-actor object; ``tell`` is the queue's ``put_nowait``; a reply address is any
-``Callable[[object], None]`` (another actor's ``tell``, or a future's ``set_result``
-for an ask from outside the actors).
+No actor machinery: a "server" is a coroutine function run as a task that awaits
+``get()`` on its own ``asyncio.Queue``; a request carries where its answer goes (a
+future for an ask, another task's queue for a reply that arrives as a message); a
+send is the queue's ``put_nowait``. The benchmark's main coroutine is itself a task and
+plays the sender, the asker, the pinger or the coordinator. Skynet is one task per node,
+started with its arguments and handed its parent's result queue; every node with
+children makes a result queue of its own and sums the ten values it receives on it.
+
+``floor-asyncio`` runs on the stock asyncio selector loop, ``floor-uvloop`` runs the same
+code on uvloop (the loop hewitt runs on); :func:`loop_choice` says which, as the
+registry set it. See benchmarks/README.md, "The floors".
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable
-from typing import Any, Final
 
 from benchmarks._common import (
     SKYNET_FANOUT,
@@ -21,233 +27,160 @@ from benchmarks._common import (
     check_skynet,
     check_skynet_size,
     latency_metrics,
+    loop_choice,
     rss_bytes,
 )
 
-Reply = Callable[[Any], None]
 _ns = time.perf_counter_ns
-_GO: Final = object()
-_STOP: Final = object()
+
+#: A request whose answer is a future's result (an ask from a coroutine).
+Ask = tuple[int, asyncio.Future[int]]
+#: A request whose answer is a message: ``reply(payload)`` puts it into the asker's queue.
+Request = tuple[int, Callable[[int], None]]
 
 
-class Actor:
-    """An asyncio task that feeds each message of its queue to :meth:`receive`."""
+def _runner() -> asyncio.Runner:
+    """A runner on uvloop for ``floor-uvloop``, else on the stock selector loop."""
+    if loop_choice(default="asyncio") == "uvloop":
+        import uvloop
 
-    __slots__ = ("_task", "alive", "tell")
-
-    def __init__(self) -> None:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.tell: Reply = queue.put_nowait
-        self.alive = True
-        self._task = asyncio.get_running_loop().create_task(self._run(queue))
-
-    async def _run(self, queue: asyncio.Queue[Any]) -> None:
-        get = queue.get
-        receive = self.receive
-        while self.alive:
-            receive(await get())
-        self.stopped()
-
-    def receive(self, message: Any) -> None:
-        raise NotImplementedError
-
-    def stopped(self) -> None:
-        """Called once, in the actor's task, after its last message."""
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return asyncio_runner()
 
 
-class Counter(Actor):
-    __slots__ = ("count", "done", "n")
-
-    def __init__(self, n: int, done: asyncio.Future[None]) -> None:
-        super().__init__()
-        self.n = n
-        self.count = 0
-        self.done = done
-
-    def receive(self, message: Any) -> None:
-        self.count += 1
-        if self.count == self.n:
-            self.done.set_result(None)
+async def _count(inbox: asyncio.Queue[str], n: int) -> None:
+    """Take ``n`` messages off ``inbox``, then return (awaiting the task waits for that)."""
+    get = inbox.get
+    for _ in range(n):
+        await get()
 
 
-class Echo(Actor):
-    """Replies its payload; a request is ``(payload, reply_to)``."""
-
-    __slots__ = ()
-
-    def receive(self, message: Any) -> None:
-        payload, reply_to = message
-        reply_to(payload)
+async def _answer(inbox: asyncio.Queue[Ask]) -> None:
+    """Answer every ask with its payload, forever."""
+    get = inbox.get
+    while True:
+        payload, future = await get()
+        future.set_result(payload)
 
 
-class Pinger(Actor):
-    """Sends ``n`` sequential requests to an echo actor, timing each round trip."""
-
-    __slots__ = ("done", "echo", "last", "latencies", "n", "sent")
-
-    def __init__(self, echo: Actor, n: int, done: asyncio.Future[None]) -> None:
-        super().__init__()
-        self.echo = echo.tell
-        self.n = n
-        self.done = done
-        self.sent = 0
-        self.last = 0
-        self.latencies: list[int] = []
-
-    def receive(self, message: Any) -> None:  # the first message starts, others are replies
-        now = _ns()
-        if self.sent:
-            self.latencies.append(now - self.last)
-            if self.sent == self.n:
-                self.done.set_result(None)
-                return
-        self.last = now
-        self.sent += 1
-        self.echo((self.sent, self.tell))
+async def _echo(inbox: asyncio.Queue[Request]) -> None:
+    """Reply every request's payload as a message, forever."""
+    get = inbox.get
+    while True:
+        payload, reply = await get()
+        reply(payload)
 
 
-class Coordinator(Actor):
-    """On ``_GO`` tells every worker once, then counts the replies."""
-
-    __slots__ = ("done", "replies", "workers")
-
-    def __init__(self, workers: list[Actor], done: asyncio.Future[None]) -> None:
-        super().__init__()
-        self.workers = workers
-        self.done = done
-        self.replies = 0
-
-    def receive(self, message: Any) -> None:
-        if message is _GO:
-            request = (1, self.tell)
-            for worker in self.workers:
-                worker.tell(request)
-            return
-        self.replies += 1
-        if self.replies == len(self.workers):
-            self.done.set_result(None)
+async def _idle(inbox: asyncio.Queue[Ask | None]) -> None:
+    """The spawn bench's task: answers asks until it gets ``None``, then returns."""
+    get = inbox.get
+    while (request := await get()) is not None:
+        payload, future = request
+        future.set_result(payload)
 
 
-class Idle(Actor):
-    """A spawned actor for the spawn bench: echoes requests, stops on ``_STOP``."""
-
-    __slots__ = ("on_stop",)
-
-    def __init__(self, on_stop: Callable[[], None]) -> None:
-        super().__init__()
-        self.on_stop = on_stop
-
-    def receive(self, message: Any) -> None:
-        if message is _STOP:
-            self.alive = False
-            return
-        payload, reply_to = message
-        reply_to(payload)
-
-    def stopped(self) -> None:
-        self.on_stop()
-
-
-class Node(Actor):
-    """A skynet actor: told ``(num, size)``, then sums its children's replies."""
-
-    __slots__ = ("pending", "reply_to", "total")
-
-    def __init__(self, reply_to: Reply) -> None:
-        super().__init__()
-        self.reply_to = reply_to
-        self.total = 0
-        self.pending = SKYNET_FANOUT
-
-    def receive(self, message: Any) -> None:
-        if type(message) is tuple:
-            num, size = message
-            if size == 1:
-                self.reply_to(num)
-                self.alive = False
-                return
-            size //= SKYNET_FANOUT
-            tell = self.tell
-            for k in range(SKYNET_FANOUT):
-                Node(tell).tell((num + k * size, size))
-            return
-        self.total += message
-        self.pending -= 1
-        if not self.pending:
-            self.reply_to(self.total)
-            self.alive = False
+async def _skynet_node(num: int, size: int, parent: asyncio.Queue[int]) -> None:
+    """Put ``num`` into the parent's queue if a leaf; else start ten children on a
+    result queue of this node's own and put the sum of their ten results."""
+    if size == 1:
+        parent.put_nowait(num)
+        return
+    results: asyncio.Queue[int] = asyncio.Queue()
+    size //= SKYNET_FANOUT
+    create_task = asyncio.get_running_loop().create_task
+    for k in range(SKYNET_FANOUT):
+        create_task(_skynet_node(num + k * size, size, results))
+    get = results.get
+    total = 0
+    for _ in range(SKYNET_FANOUT):
+        total += await get()
+    parent.put_nowait(total)
 
 
 async def _tell(n: int) -> Metrics:
-    done = asyncio.get_running_loop().create_future()
-    tell = Counter(n, done).tell
-    await asyncio.sleep(0)  # the counter is started and waiting
+    inbox: asyncio.Queue[str] = asyncio.Queue()
+    counter = asyncio.get_running_loop().create_task(_count(inbox, n))
+    await asyncio.sleep(0)  # the counter waits on its queue
+    put = inbox.put_nowait
     message = "inc"
     t0 = time.perf_counter()
     for _ in range(n):
-        tell(message)
-    await done
+        put(message)
+    await counter
     return {"msgs_per_s": n / (time.perf_counter() - t0)}
 
 
 async def _ask(n: int) -> Metrics:
-    create_future = asyncio.get_running_loop().create_future
-    tell = Echo().tell
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Ask] = asyncio.Queue()
+    server = loop.create_task(_answer(inbox))
     await asyncio.sleep(0)
+    put = inbox.put_nowait
+    create_future = loop.create_future
     latencies = [0] * n
     t0 = time.perf_counter()
     for i in range(n):
         start = _ns()
         future: asyncio.Future[int] = create_future()
-        tell((i, future.set_result))
+        put((i, future))
         await future
         latencies[i] = _ns() - start
     elapsed = time.perf_counter() - t0
+    server.cancel()
     return {"rt_per_s": n / elapsed, **latency_metrics(latencies)}
 
 
 async def _ask_actor(n: int) -> Metrics:
-    done = asyncio.get_running_loop().create_future()
-    pinger = Pinger(Echo(), n, done)
+    # This task is the pinger: it sends a request carrying its own queue's put_nowait
+    # and takes the reply off its queue before it sends the next.
+    loop = asyncio.get_running_loop()
+    echo_inbox: asyncio.Queue[Request] = asyncio.Queue()
+    echo = loop.create_task(_echo(echo_inbox))
+    inbox: asyncio.Queue[int] = asyncio.Queue()
     await asyncio.sleep(0)
+    send = echo_inbox.put_nowait
+    reply_to = inbox.put_nowait
+    get = inbox.get
+    latencies = [0] * n
     t0 = time.perf_counter()
-    pinger.tell(None)
-    await done
+    for i in range(n):
+        start = _ns()
+        send((i, reply_to))
+        await get()
+        latencies[i] = _ns() - start
     elapsed = time.perf_counter() - t0
+    echo.cancel()
     return {
         "rt_per_s": n / elapsed,
         "msgs_per_s": 2 * n / elapsed,
-        **latency_metrics(pinger.latencies),
+        **latency_metrics(latencies),
     }
 
 
 async def _spawn(n: int) -> Metrics:
     loop = asyncio.get_running_loop()
-    all_stopped = loop.create_future()
-    remaining = n
-
-    def on_stop() -> None:
-        nonlocal remaining
-        remaining -= 1
-        if not remaining:
-            all_stopped.set_result(None)
-
+    create_task = loop.create_task
     gc.collect()
     before = rss_bytes()
     t0 = time.perf_counter()
-    actors = [Idle(on_stop) for _ in range(n)]
-    await asyncio.sleep(0)  # every task has started and waits on its queue
+    inboxes: list[asyncio.Queue[Ask | None]] = []
+    tasks = []
+    for _ in range(n):
+        inbox: asyncio.Queue[Ask | None] = asyncio.Queue()
+        inboxes.append(inbox)
+        tasks.append(create_task(_idle(inbox)))
     t1 = time.perf_counter()
+    for inbox in (inboxes[0], inboxes[-1]):  # usable: they answer (and all have started)
+        probe: asyncio.Future[int] = loop.create_future()
+        inbox.put_nowait((7, probe))
+        assert await probe == 7
     gc.collect()
     after = rss_bytes()
-    for actor in (actors[0], actors[-1]):  # usable: they answer
-        probe: asyncio.Future[int] = loop.create_future()
-        actor.tell((7, probe.set_result))
-        assert await probe == 7
     t2 = time.perf_counter()
-    for actor in actors:
-        actor.tell(_STOP)
-    await all_stopped
+    for inbox in inboxes:
+        inbox.put_nowait(None)
+    for task in tasks:
+        await task
     t3 = time.perf_counter()
     return {
         "spawn_per_s": n / (t1 - t0),
@@ -257,52 +190,68 @@ async def _spawn(n: int) -> Metrics:
 
 
 async def _fanout(n: int) -> Metrics:
-    done = asyncio.get_running_loop().create_future()
-    coordinator = Coordinator([Echo() for _ in range(n)], done)
-    await asyncio.sleep(0)
+    # This task is the coordinator: one request to each of n echo tasks, then n replies
+    # off its own queue.
+    create_task = asyncio.get_running_loop().create_task
+    inboxes: list[asyncio.Queue[Request]] = [asyncio.Queue() for _ in range(n)]
+    workers = [create_task(_echo(inbox)) for inbox in inboxes]
+    replies: asyncio.Queue[int] = asyncio.Queue()
+    await asyncio.sleep(0)  # every worker waits on its queue
     gc.collect()  # the round must not pay for the set-up's garbage-collector debt
+    request = (1, replies.put_nowait)
+    get = replies.get
     t0 = time.perf_counter()
-    coordinator.tell(_GO)
-    await done
-    return {"secs": time.perf_counter() - t0}
+    for inbox in inboxes:
+        inbox.put_nowait(request)
+    for _ in range(n):
+        await get()
+    secs = time.perf_counter() - t0
+    for worker in workers:
+        worker.cancel()
+    return {"secs": secs}
 
 
 async def _skynet(n: int) -> Metrics:
     check_skynet_size(n)
-    result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    result: asyncio.Queue[int] = asyncio.Queue()
     t0 = time.perf_counter()
-    Node(result.set_result).tell((0, n))
-    total = await result
+    asyncio.get_running_loop().create_task(_skynet_node(0, n, result))
+    total = await result.get()
     secs = time.perf_counter() - t0
     check_skynet(n, total)
     return {"secs": secs}
 
 
 def bench_tell(n: int) -> Metrics:
-    with asyncio_runner() as runner:
+    with _runner() as runner:
         return runner.run(_tell(n))
 
 
 def bench_ask(n: int) -> Metrics:
-    with asyncio_runner() as runner:
+    with _runner() as runner:
         return runner.run(_ask(n))
 
 
+#: The floor's ask has one path, a hop through the server's queue: no direct hand-off
+#: to switch off, so the ``ask-nodirect`` row runs this same program again.
+bench_ask_nodirect = bench_ask
+
+
 def bench_ask_actor(n: int) -> Metrics:
-    with asyncio_runner() as runner:
+    with _runner() as runner:
         return runner.run(_ask_actor(n))
 
 
 def bench_spawn(n: int) -> Metrics:
-    with asyncio_runner() as runner:
+    with _runner() as runner:
         return runner.run(_spawn(n))
 
 
 def bench_fanout(n: int) -> Metrics:
-    with asyncio_runner() as runner:
+    with _runner() as runner:
         return runner.run(_fanout(n))
 
 
 def bench_skynet(n: int) -> Metrics:
-    with asyncio_runner() as runner:
+    with _runner() as runner:
         return runner.run(_skynet(n))
