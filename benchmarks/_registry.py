@@ -87,13 +87,11 @@ PERSISTENCE: Final = "persistence"
 #: not run when it cannot (PostgreSQL not installed).
 POSTGRES: Final = "postgres"
 #: Cross-system tell through the kernel codec's bytes test double: two ActorSystems in
-#: one process joined only by bytes (encode -> decode -> deliver). NOT BUILT YET: the
-#: hewitt impls have this feature once ``CODEC_PROBE`` names something that exists, and
-#: then ``impl_hewitt.bench_tell_codec`` must be written (its docstring says what it
-#: measures). Until then the ``tell-codec`` row shows "—" for every impl.
+#: one process joined only by bytes (encode -> decode -> deliver). The hewitt impls have
+#: this feature when ``CODEC_PROBE`` exists (``impl_hewitt.bench_tell_codec``).
 CODEC: Final = "codec"
-#: Where the double will be; change it to the name it lands under.
-CODEC_PROBE: Final = "hewitt.testing:BytesLink"
+#: The bytes test double.
+CODEC_PROBE: Final = "hewitt.testing:BytesNetwork"
 
 _HEWITT_FEATURES: Final = frozenset(
     {SUPERVISION, BOUNDED_MAILBOXES, TIMERS, ROUTING, PERSISTENCE, POSTGRES}

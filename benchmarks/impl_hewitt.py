@@ -453,15 +453,36 @@ def bench_skynet(n: int) -> Metrics:
 
 
 def bench_tell_codec(n: int) -> Metrics:
-    """NOT WRITTEN YET (the ``tell-codec`` row; the runner runs it only once
-    ``_registry.CODEC_PROBE`` exists). What it must measure: two ActorSystems in this
-    process joined only by the kernel codec's bytes test double; one sender outside
-    the actors of system A tells a counting actor of system B, through a ref
-    resolved from B's address, ``n`` messages back to back. ``msgs_per_s``: ``n`` /
-    the time from the first tell until B's counter has handled the ``n``-th;
-    ``codec_us``: microseconds per encode + decode of one such envelope, timed
-    apart over ``n`` envelopes (no delivery)."""
-    raise NotImplementedError(f"bench_tell_codec({n}): write it when the bytes double lands")
+    """Two ActorSystems in this process joined only by the kernel codec's bytes test
+    double (``hewitt.testing.BytesNetwork``); one sender outside the actors of system
+    A tells a counting actor of system B, through a ref resolved from B's address,
+    ``n`` messages back to back. ``msgs_per_s``: ``n`` / the time from the first tell
+    until B's counter has handled the ``n``-th; ``codec_us``: microseconds per encode
+    + decode of one such envelope, timed apart over ``n`` envelopes (no delivery)."""
+    return _run(_tell_codec(n))
+
+
+async def _tell_codec(n: int) -> Metrics:
+    from hewitt.testing import BytesNetwork
+
+    network = BytesNetwork()
+    async with ActorSystem("bench-a") as a, ActorSystem("bench-b") as b:
+        network.join(a)
+        network.join(b)
+        done = asyncio.get_running_loop().create_future()
+        counter = a.resolve(b.spawn(Counter, n, done).address)
+        tell = counter.tell
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tell("msg")
+        await done
+        elapsed = time.perf_counter() - t0
+        encode, decode = a.codec.encode_message, b.codec.decode_message
+        t1 = time.perf_counter()
+        for _ in range(n):
+            decode(encode(counter, "msg"))
+        codec_s = time.perf_counter() - t1
+        return {"msgs_per_s": n / elapsed, "codec_us": codec_s / n * 1e6}
 
 
 #: The persistence benches' actors: 1 (persist-1) and 1,000 (persist-1000).

@@ -274,6 +274,18 @@ class KernelCodec:
         decode, is a dead letter here and fails the asker."""
         self.deliver(self.decode(data, peer), peer)
 
+    def decode_message(
+        self, data: bytes, peer: str = "a peer"
+    ) -> tuple[ActorRef[Any], ActorRef[Any] | None, Any]:
+        """Decode a message frame all the way, without delivering it:
+        (recipient, sender, message). CodecError if it is not one, or does
+        not decode."""
+        frame = self.decode(data, peer)
+        if not isinstance(frame, MessageFrame):
+            raise CodecError(f"a control frame from {peer}, not a message")
+        sender = self.resolve(frame.sender) if frame.sender is not None else None
+        return self.resolve(frame.to), sender, self._body(frame)
+
     def deliver(self, frame: Frame, peer: str = "a peer") -> None:
         """Deliver a decoded frame in this system (see :meth:`receive`)."""
         to = self.resolve(frame.to)
