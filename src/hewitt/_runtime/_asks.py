@@ -66,12 +66,14 @@ class TemporaryRecipient:
 class Promise(ActorRef[Any]):
     """A temporary ref that completes a waiting caller when it is told."""
 
-    __slots__ = ("_future", "_message_type", "_target", "_timeout")
+    __slots__ = ("_future", "_lane", "_message_type", "_target", "_timeout")
 
     _future: Any
     _target: ActorRef[Any]
     _message_type: type[Any]
     _timeout: float | None
+    #: the timeout lane it waits in (None: answered at once, or none yet)
+    _lane: dict[Promise, float] | None
 
     # Identity, and in C: a promise is hashed into its timeout lane once per ask.
     __eq__ = object.__eq__
@@ -100,10 +102,11 @@ class Promise(ActorRef[Any]):
     def _finished(self) -> None:
         """Called once the outcome is set: forget the timeout and the address."""
         system = self._recipient.system
-        if get_ident() == system._loop_thread_id:
-            system._ask_timeouts.discard(self)
-        else:
-            system._call_on_loop(system._ask_timeouts.discard, self)
+        if self._lane is not None:
+            if get_ident() == system._loop_thread_id:
+                system._ask_timeouts.discard(self)
+            else:
+                system._call_on_loop(system._ask_timeouts.discard, self)
         if self._uid:
             system._temporaries.pop(self._uid, None)
 
@@ -148,6 +151,7 @@ class AskRef(Promise):
         self._target = target
         self._message_type = type(message)
         self._timeout = timeout
+        self._lane = None
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         system = self._recipient.system
@@ -159,7 +163,13 @@ class AskRef(Promise):
             self._late(message, sender)
             return
         future.set_result(message)
-        self._finished()
+        # Promise._finished, inlined (on the loop thread already): once per ask.
+        lane = self._lane
+        if lane is not None:
+            self._lane = None
+            del lane[self]
+        if self._uid:
+            system._temporaries.pop(self._uid, None)
 
     def fail(self, exc: BaseException) -> None:
         system = self._recipient.system
@@ -191,6 +201,7 @@ class ThreadSafeAskRef(Promise):
         self._target = target
         self._message_type = type(message)
         self._timeout = timeout
+        self._lane = None
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         try:
@@ -227,6 +238,7 @@ class TerminationWaiter(Promise):
         self._target = target
         self._message_type = type(None)
         self._timeout = None
+        self._lane = None
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         self._late(message, sender)
@@ -270,14 +282,20 @@ def fail_ask(sender: ActorRef[Any] | None, error: BaseException) -> bool:
 def _resolve_timeout(system: ActorSystem, timeout: Timeout) -> float | None:
     if timeout is DEFAULT_TIMEOUT:
         return system.config.ask_timeout
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+    return _checked(timeout)
+
+
+def _checked(timeout: Timeout) -> float | None:
+    if timeout is not None and (
+        not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+    ):
         raise ValueError(f"ask timeout must be a number > 0 or None, got {timeout!r}")
     return timeout
 
 
 async def ask(system: ActorSystem, ref: ActorRef[Any], message: Any, timeout: Timeout) -> Any:
     """``ref.ask(message)``: see ``ActorRef.ask``."""
-    seconds = _resolve_timeout(system, timeout)
+    seconds = system.config.ask_timeout if timeout is DEFAULT_TIMEOUT else _checked(timeout)
     loop = system._loop
     if system._state != RUNNING:
         system._check_accepting(ref, message)
@@ -320,10 +338,15 @@ def _ask_threadsafe(
     system._foreign_asks.add(promise)
     try:
         ref._recipient.deliver(ref, (message, promise, ENVELOPE))
-        system._call_on_loop(system._ask_timeouts.add, timeout, promise)
+        system._call_on_loop(_track, system, timeout, promise)
     except ActorSystemStopped as stopped:
         promise.fail(stopped)
     return future
+
+
+def _track(system: ActorSystem, timeout: float | None, promise: Promise) -> None:
+    if not promise.done:  # answered before this ran on the loop
+        system._ask_timeouts.add(timeout, promise)
 
 
 async def _await_foreign(
@@ -365,11 +388,11 @@ class AskTimeouts:
         self._timer_when = inf
 
     def add(self, timeout: float | None, promise: Promise) -> None:
-        if promise.done:
-            return
+        """Track ``promise`` (not yet answered) until its deadline."""
         lane = self._lanes.get(timeout)
         if lane is None:
             lane = self._lanes[timeout] = {}
+        promise._lane = lane
         if timeout is None:
             lane[promise] = inf  # never expires; kept so that shutdown can fail it
             return
@@ -379,8 +402,9 @@ class AskTimeouts:
             self._arm(deadline)
 
     def discard(self, promise: Promise) -> None:
-        lane = self._lanes.get(promise._timeout)
+        lane = promise._lane
         if lane is not None:
+            promise._lane = None
             lane.pop(promise, None)
 
     def pending(self) -> int:
@@ -409,6 +433,7 @@ class AskTimeouts:
                 expired.append(promise)
             for promise in expired:
                 lane.pop(promise, None)
+                promise._lane = None
                 promise.expire()
             if not lane:
                 self._lanes.pop(timeout, None)
@@ -425,6 +450,7 @@ class AskTimeouts:
         self._lanes.clear()
         for lane in lanes:
             for promise in list(lane):
+                promise._lane = None
                 promise.fail(error)
 
 

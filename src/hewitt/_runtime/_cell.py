@@ -184,17 +184,12 @@ class Cell(ContextApi[M], Generic[M]):
         self.deliver(ref, item)
 
     def deliver_ask(self, ref: ActorRef[Any], item: Item) -> None:
-        """Deliver an ask's request; when the actor is idle with an empty
-        mailbox, run its turn right now on the caller's stack (the direct
-        hand-off: the turn the dispatcher would run next, minus two loop
-        iterations). The dispatcher's budget makes callers yield regularly."""
-        if (
-            self.scheduled
-            or self.state != RUNNING
-            or self.pending is not NOTHING
-            or self.mailbox
-            or get_ident() != self.system._loop_thread_id
-        ):
+        """Deliver an ask's request, made on the system's loop (``ask`` has
+        checked); when the actor is idle with an empty mailbox, run its turn
+        right now on the caller's stack (the direct hand-off: the turn the
+        dispatcher would run next, minus two loop iterations). The
+        dispatcher's budget makes callers yield regularly."""
+        if self.scheduled or self.state != RUNNING or self.pending is not NOTHING or self.mailbox:
             self.deliver(ref, item)
             return
         dispatcher = self.system._dispatcher
@@ -354,20 +349,20 @@ class Cell(ContextApi[M], Generic[M]):
     # ------------------------------------------------------------------
     # Turns (event-loop thread)
 
+    def new_vars(self) -> VarContext:
+        """The actor's own contextvars.Context, where its handlers run (made at
+        its first turn; CURRENT_ACTOR is this actor there)."""
+        variables = self.vars = VarContext()
+        variables.run(CURRENT_ACTOR.set, self.ref)
+        return variables
+
     def run_turn(self, throughput: int) -> int:
-        """Handle up to ``throughput`` messages, in the actor's own context;
-        returns how many were handled."""
+        """Handle up to ``throughput`` messages; returns how many were handled.
+        The dispatcher runs it in the actor's own context (``new_vars``)."""
         if self.suspended is not None:
             # A stale ready-queue entry (a restart re-queued the cell) must never
             # run a message while a handler is still suspended: one at a time.
             return 0
-        variables = self.vars
-        if variables is None:
-            variables = self.vars = VarContext()
-            variables.run(CURRENT_ACTOR.set, self.ref)
-        return variables.run(Cell._turn, self, throughput)
-
-    def _turn(self, throughput: int) -> int:
         if self.state != RUNNING and (self.state != STARTING or not self._start()):
             return 0
         receive = self.receive
@@ -467,8 +462,7 @@ class Cell(ContextApi[M], Generic[M]):
             return hook(*args)
         variables = self.vars
         if variables is None:
-            variables = self.vars = VarContext()
-            variables.run(CURRENT_ACTOR.set, self.ref)
+            variables = self.new_vars()
         return variables.run(hook, *args)
 
     def suspend(self, result: Any) -> None:

@@ -27,13 +27,12 @@ class Clock(Protocol):
 class LoopClock:
     """The event loop's own clock (the default)."""
 
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "now")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-
-    def now(self) -> float:
-        return self._loop.time()
+        #: ``loop.time`` itself: read for every ask, so no method of our own between
+        self.now: Callable[[], float] = loop.time
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Cancellable:
         return self._loop.call_later(delay, callback, *args)

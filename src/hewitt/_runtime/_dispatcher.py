@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from contextvars import Context
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ class Dispatcher:
         "_messages",
         "_ready",
         "_scheduled",
+        "_turn",
         "_vars",
         "batch_messages",
         "current",
@@ -49,9 +51,12 @@ class Dispatcher:
         loop: asyncio.AbstractEventLoop,
         throughput: int,
         batch_messages: int,
-        direct_limit: int = 32,
+        direct_limit: int,
+        turn: Callable[[Cell[Any], int], int],
     ) -> None:
         self._loop = loop
+        #: ``Cell.run_turn`` (given, so that this module needs no import of it)
+        self._turn = turn
         self._ready: deque[Cell[Any]] = deque()
         self._scheduled = False
         #: The dispatcher's own (empty) context: its callbacks never run in the
@@ -80,8 +85,11 @@ class Dispatcher:
         self.direct_budget -= 1
         cell.scheduled = True
         self.current = cell
+        variables = cell.vars
+        if variables is None:
+            variables = cell.new_vars()
         try:
-            self._messages += cell.run_turn(self.throughput)
+            self._messages += variables.run(self._turn, cell, self.throughput)
         finally:
             self.current = None
         if not self.direct_budget and not self._scheduled:
@@ -96,11 +104,16 @@ class Dispatcher:
         throughput = self.throughput
         budget = self.batch_messages
         done = 0
+        turn = self._turn
         try:
             while ready and done < budget:
                 cell = popleft()
                 self.current = cell
-                done += cell.run_turn(throughput)
+                # Each turn runs in the actor's own context, made at its first turn.
+                variables = cell.vars
+                if variables is None:
+                    variables = cell.new_vars()
+                done += variables.run(turn, cell, throughput)
         finally:
             self.current = None
             self._messages += done

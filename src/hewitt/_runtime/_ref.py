@@ -11,6 +11,7 @@ system's dead-letter recipient. Nothing outside the recipient touches a cell.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from contextvars import ContextVar
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
@@ -165,7 +166,9 @@ class ActorRef(Generic[M_contra]):
             )
         system._run_blocking(self.send(message, sender, timeout=timeout), None)
 
-    async def ask(self, message: M_contra, *, timeout: Timeout = DEFAULT_TIMEOUT) -> Any:
+    def ask(
+        self, message: M_contra, *, timeout: Timeout = DEFAULT_TIMEOUT
+    ) -> Coroutine[Any, Any, Any]:
         """Send ``message`` and wait for the first reply.
 
         Raises :class:`AskTimeout` (naming this actor and the message type) when
@@ -175,8 +178,11 @@ class ActorRef(Generic[M_contra]):
         :class:`ActorSystemStopped` when the system shuts down first, and
         re-raises the exception if the handler failed. Usable from any event
         loop; from the system's own loop it takes the fast path.
+
+        (A plain method that returns the ask's coroutine: ``await`` it, or
+        make it a task; one coroutine per ask, not two.)
         """
-        return await self._recipient.system._ask(self, message, timeout)
+        return self._recipient.system._ask(self, message, timeout)
 
     def ask_blocking(self, message: M_contra, *, timeout: Timeout = DEFAULT_TIMEOUT) -> Any:
         """``ask`` for synchronous code on other threads: blocks until the reply.

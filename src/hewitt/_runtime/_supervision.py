@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import HewittError
+from ._errors import ActorInitializationError, HewittError
 
 
 class Directive(enum.Enum):
@@ -80,8 +80,6 @@ Decider = Callable[[BaseException], Directive]
 def _default_decider(exc: BaseException) -> Directive:
     # As Akka's default: an actor that cannot even be built is stopped;
     # any other failure restarts it.
-    from ._errors import ActorInitializationError
-
     if isinstance(exc, ActorInitializationError):
         return Directive.STOP
     return Directive.RESTART

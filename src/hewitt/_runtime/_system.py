@@ -192,7 +192,11 @@ class ActorSystem(LoopBridge):
         self._loop = loop
         self._loop_thread_id = get_ident()
         self._dispatcher = Dispatcher(
-            loop, self.config.throughput, self.config.batch_messages, self.config.direct_asks
+            loop,
+            self.config.throughput,
+            self.config.batch_messages,
+            self.config.direct_asks,
+            Cell.run_turn,
         )
         self.clock = self.config.clock if self.config.clock is not None else LoopClock(loop)
         self._ask_timeouts = _asks.AskTimeouts(self.clock)
