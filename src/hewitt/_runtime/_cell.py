@@ -39,6 +39,7 @@ from ._handlers import (
     CLASS_INFO,
     EMPTY_ARGS,
     EMPTY_KWARGS,
+    ClassInfo,
     Handler,
     call_in_context,
     class_info,
@@ -94,13 +95,15 @@ class Cell(ContextApi[M], Generic[M]):
         factory: Callable[..., Actor[M]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        info: ClassInfo | None = None,
     ) -> None:
         self.system = system
         self.parent_cell = parent
         self.name = name
-        info = info_for_factory(factory)
+        if info is None:
+            info = info_for_factory(factory)
         ref_class = info.ref_class if info is not None else ActorRef
-        self.ref: ActorRef[M] = ref_class(self, path, system._next_uid())
+        self.ref: ActorRef[M] = ref_class(self, path, next(system._uids))
         self.factory = factory
         self.args = args or EMPTY_ARGS
         self.kwargs = kwargs or EMPTY_KWARGS
@@ -522,10 +525,12 @@ class Cell(ContextApi[M], Generic[M]):
     # ------------------------------------------------------------------
     # Construction, start, failure
 
-    def build(self) -> None:
-        """Build the actor instance from its factory (at spawn and at restart)."""
+    def build(self, info: ClassInfo | None = None) -> None:
+        """Build the actor instance from its factory (at spawn and at restart);
+        ``info``: the factory's class info, when the caller has it."""
         factory: Any = self.factory
-        info = CLASS_INFO.get(factory)
+        if info is None:
+            info = CLASS_INFO.get(factory)
         if info is not None and not isinstance(factory, type):
             info = None  # a subscripted class (Pool[Job]): build it by calling it
         try:
@@ -588,12 +593,6 @@ class Cell(ContextApi[M], Generic[M]):
         self._started()
         return True
 
-    def started_without_hook(self) -> None:
-        """Spawned without a pre_start: running at once."""
-        transition(self, RUNNING)
-        if self.system.config.lifecycle_events:
-            self.system.event_stream.publish(ActorStarted(self.ref))
-
     def _started(self) -> None:
         if self.extras is not None:
             self.extras.restart_cause = None
@@ -621,8 +620,9 @@ class Cell(ContextApi[M], Generic[M]):
     # ------------------------------------------------------------------
     # Children and stopping (what the lifecycle modules call back)
 
-    def child_terminated(self, child: Cell[Any]) -> None:
-        _supervise.child_terminated(self, child)
+    def restart_after_stop(self, child: Cell[Any]) -> bool:
+        """A PERMANENT child stopped: its supervisor's rules may replace it."""
+        return _supervise.restart_after_stop(self, child)
 
     def children_gone(self) -> None:
         """The children being stopped are all gone: go on with the stop or restart."""

@@ -19,10 +19,10 @@ from ._actor import Actor, Behavior, Context
 from ._asks import fail_ask
 from ._envelope import Item, describe, envelope, split
 from ._errors import ActorNameTaken, ActorSystemNotRunning, InvalidActorName, StashOverflow
-from ._handlers import CLASS_INFO, as_handler, class_info
+from ._handlers import CLASS_INFO, as_handler, class_info, info_for_factory
 from ._lifecycle import RUNNING, STOPPING
 from ._mailbox import Mailbox
-from ._messages import Failure
+from ._messages import ActorStarted, Failure
 from ._ref import ActorRef
 from ._supervision import RestartType
 from ._timers import ReceiveTimeoutState, Timers
@@ -30,7 +30,7 @@ from ._timers import ReceiveTimeoutState, Timers
 if TYPE_CHECKING:
     from ._cell import Cell
     from ._extras import Extras
-    from ._handlers import Handler
+    from ._handlers import ClassInfo, Handler
     from ._system import ActorSystem
 
 M = TypeVar("M")
@@ -60,10 +60,9 @@ class ContextApi(Context[M], Generic[M]):
         mailbox: Any
 
         def get_extras(self) -> Extras: ...
-        def build(self) -> None: ...
+        def build(self, info: ClassInfo | None = None) -> None: ...
         def front_deque(self) -> Any: ...
         def in_pool(self, handler: Handler) -> Handler: ...
-        def started_without_hook(self) -> None: ...
 
     def _off_loop(self) -> bool:
         return get_ident() != self.system._loop_thread_id
@@ -108,8 +107,9 @@ class ContextApi(Context[M], Generic[M]):
         mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> ActorRef[N]:
-        if self._off_loop():
-            return self.system._call_on_loop_blocking(
+        system = self.system
+        if get_ident() != system._loop_thread_id:
+            return system._call_on_loop_blocking(
                 self.spawn_child, factory, args, kwargs, name, restart, mailbox
             )
         return self.spawn_child(factory, args, kwargs, name, restart, mailbox)
@@ -131,7 +131,7 @@ class ContextApi(Context[M], Generic[M]):
             children = self.child_cells = {}
         system = self.system
         if name is None:
-            name = system._next_name()
+            name = f"${next(system._names):x}"
         elif name in children:
             raise ActorNameTaken(f"{self.ref.path} already has a live child named {name!r}")
         elif name.startswith("$") or _VALID_NAME.fullmatch(name) is None:
@@ -142,36 +142,50 @@ class ContextApi(Context[M], Generic[M]):
         if restart is not None and not isinstance(restart, RestartType):
             raise TypeError(f"restart must be a RestartType, got {restart!r}")
         if mailbox is None:
-            mailbox = system.config.default_mailbox
+            mailbox = system._default_mailbox
         elif not isinstance(mailbox, Mailbox):
             raise TypeError(f"mailbox must be a hewitt.Mailbox, got {mailbox!r}")
+        info = CLASS_INFO.get(factory) or info_for_factory(factory)
         cell_class: Any = type(self)  # a Cell: this mixin is only ever part of one
         cell: Cell[N] = cell_class(
-            system, self, name, self.ref.path + "/" + name, factory, args, kwargs
+            system, self, name, self.ref._path + "/" + name, factory, args, kwargs, info
         )
         if restart is not None:
             cell.restart_type = restart
-        if not mailbox.is_plain:
+        if mailbox is not None and not mailbox.is_plain:
             cell.mailbox = mailbox.build(cell)
-        cell.build()
+        cell.build(info)
         children[name] = cell
         system._live += 1
-        if CLASS_INFO[type(cell.actor)].needs_start:
+        actor: Any = cell.actor
+        if info is not None and type(actor) is factory:
+            needs_start = info.needs_start
+        else:
+            needs_start = class_info(type(actor)).needs_start
+        if needs_start:
             cell.scheduled = True
             system._dispatcher.schedule(cell)
         else:
-            cell.started_without_hook()
+            # Nothing to wait for: it enters its lifecycle in RUNNING (see _lifecycle).
+            cell.state = RUNNING
+            if system.config.lifecycle_events:
+                system.event_stream.publish(ActorStarted(cell.ref))
         return cell.ref
 
     # ------------------------------------------------------------------
     # Stopping, watching, linking
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
-        if ref is None or ref == self.ref:
-            if self._off_loop():
+        if ref is None or ref is self.ref or ref == self.ref:
+            if get_ident() != self.system._loop_thread_id:
                 self.system._call_on_loop(self.stop)
                 return
             if self.stop_requested or self.state >= STOPPING:
+                return
+            if self.system._dispatcher.current is self:
+                # In its own handler (the usual case): the turn's end terminates.
+                self.stop_requested = True
+                self.receive = None
                 return
             _stopping.request_stop(self)  # type: ignore[arg-type]
             return

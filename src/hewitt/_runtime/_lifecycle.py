@@ -11,6 +11,8 @@
        │           (decision)   └──────────────▶ RESTARTING ────┘
        └────────── rebuilt (children gone, backoff over) ┘
 
+A cell enters the machine in STARTING, or directly in RUNNING when it has no
+start hook to run (nothing to wait for: most actors, and the guardians).
 Every transition goes through :func:`transition`, which refuses the ones not
 in :data:`TRANSITIONS` (a refusal is a bug in the runtime, never a user
 error). States are small ints because the dispatcher compares them for every

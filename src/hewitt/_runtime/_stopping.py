@@ -9,13 +9,16 @@ Every step is a lifecycle transition (``_lifecycle``) or happens inside one.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from . import _deathwatch
 from ._actor import Actor
 from ._envelope import split
-from ._lifecycle import RUNNING, STARTING, STOPPED, STOPPING, SUSPENDED, transition
+from ._lifecycle import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, SUSPENDED, transition
 from ._mailbox import Admission
+from ._marks import NOTHING
+from ._supervision import RestartType
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -67,24 +70,28 @@ def terminate(cell: Cell[Any]) -> None:
     cell.stop_requested = True
     cell.receive = None
     cell.scheduled = False
-    cell.cancel_timers()
     mailbox = cell.mailbox
-    if isinstance(mailbox, Admission):
+    if mailbox is not None and type(mailbox) is not deque and isinstance(mailbox, Admission):
         # Blocked senders go on: their messages then become dead letters.
         for waiter in mailbox.waiters:
             if not waiter.done():
                 waiter.set_result(None)
         mailbox.waiters.clear()
-    cell.drain_to_dead_letters("recipient stopped")
-    stash = extras.stash if extras is not None else None
-    if stash:
-        system = cell.system
-        for item in stash:
-            message, sender = split(item)
-            system._dead_letter(message, sender, cell.ref, "stashed when the actor stopped")
-        stash.clear()
+    if mailbox or cell.pending is not NOTHING:
+        cell.drain_to_dead_letters("recipient stopped")
+    if extras is not None:
+        cell.cancel_timers()
+        stash = extras.stash
+        if stash:
+            system = cell.system
+            for item in stash:
+                message, sender = split(item)
+                system._dead_letter(message, sender, cell.ref, "stashed when the actor stopped")
+            stash.clear()
     if cell.child_cells:
         stop_children(cell)  # the last child to go calls after_children
+    elif cell.actor is None or type(cell.actor).post_stop is Actor.post_stop:
+        finalize(cell)  # after_children, with no post_stop to run
     else:
         after_children(cell)
 
@@ -139,15 +146,36 @@ def finalize(cell: Cell[Any]) -> None:
     transition(cell, STOPPED)
     cell.receive = None
     cell.actor = None
-    cell.drain_to_dead_letters("recipient stopped")
+    if cell.mailbox or cell.pending is not NOTHING:
+        cell.drain_to_dead_letters("recipient stopped")
     extras = cell.extras
-    reason = extras.stop_reason if extras is not None else None
     system = cell.system
-    # From now on the ref delivers to dead letters; nothing refers to the cell.
-    cell.ref._recipient = system._dead if reason is None else system._dead_with_reason(reason)
     cell.vars = None
-    _deathwatch.notify_termination(cell, reason)
+    if extras is None:
+        # From now on the ref delivers to dead letters; nothing refers to the cell.
+        cell.ref._recipient = system._dead
+    else:
+        reason = extras.stop_reason
+        cell.ref._recipient = system._dead if reason is None else system._dead_with_reason(reason)
+        _deathwatch.notify_termination(cell, reason)
     parent = cell.parent_cell
     if parent is not None:
-        parent.child_terminated(cell)
+        _child_terminated(parent, cell)
     system._on_terminated(cell)
+
+
+def _child_terminated(parent: Cell[Any], child: Cell[Any]) -> None:
+    """``child`` has stopped: free its name (or let its supervisor start its
+    replacement), and go on with whatever waited for it (a stop or restart
+    of ``parent``)."""
+    siblings = parent.child_cells
+    if siblings is None or siblings.get(child.name) is not child:
+        return
+    if child.restart_type is RestartType.PERMANENT and parent.restart_after_stop(child):
+        return
+    del siblings[child.name]
+    extras = parent.extras
+    if extras is not None and extras.stopping_children:
+        stop_children(parent)
+    elif not siblings and parent.state == RESTARTING:
+        parent.children_gone()

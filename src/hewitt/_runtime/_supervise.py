@@ -298,20 +298,10 @@ def _resume_suspended_children(cell: Cell[Any]) -> None:
             child.system._dispatcher.schedule(child)
 
 
-def child_terminated(parent: Cell[Any], child: Cell[Any]) -> None:
-    """``child`` has stopped: free its name (or start its replacement), and
-    go on with whatever waited for it (a stop or restart of ``parent``)."""
-    siblings = parent.child_cells
-    if siblings is None or siblings.get(child.name) is not child:
-        return
-    if _restart_after_stop(parent, child):
-        return
-    del siblings[child.name]
-    extras = parent.extras
-    if extras is not None and extras.stopping_children:
-        _stopping.stop_children(parent)
-    elif not siblings and parent.state == RESTARTING:
-        maybe_complete_restart(parent)
+def restart_after_stop(supervisor: Cell[Any], cell: Cell[Any]) -> bool:
+    """A PERMANENT child has stopped (``_stopping.finalize`` asks): True when a
+    new incarnation took its place (see _restart_after_stop)."""
+    return _restart_after_stop(supervisor, cell)
 
 
 def _restart_after_stop(supervisor: Cell[Any], cell: Cell[Any]) -> bool:

@@ -32,7 +32,7 @@ from ._envelope import envelope
 from ._errors import ActorSystemNotRunning, ActorSystemStopped, WrongThread
 from ._events import EventStream
 from ._lifecycle import RUNNING as CELL_RUNNING
-from ._lifecycle import STOPPED, transition
+from ._lifecycle import STOPPED
 from ._lifecycle import name as state_name
 from ._loops import new_event_loop
 from ._mailbox import Mailbox
@@ -124,6 +124,10 @@ class ActorSystem(LoopBridge):
             raise ValueError(f"invalid actor system name {name!r}")
         self.name = name
         self.config = config if config is not None else SystemConfig()
+        #: the mailbox of actors spawned without one: None for the plain deque
+        self._default_mailbox: Mailbox | None = (
+            None if self.config.default_mailbox.is_plain else self.config.default_mailbox
+        )
         #: this system's node identity: name and a random incarnation (and the
         #: transport's host and port, once a node layer binds one)
         self.node = NodeId.mint(name)
@@ -208,7 +212,7 @@ class ActorSystem(LoopBridge):
     def _guardian(self, name: str) -> Cell[Any]:
         cell: Cell[Any] = Cell(self, None, name, "/" + name, _Guardian, (), {})
         cell.build()
-        transition(cell, CELL_RUNNING)
+        cell.state = CELL_RUNNING  # no pre_start: it enters its lifecycle running
         return cell
 
     async def shutdown(self, timeout: float | None = None) -> None:
@@ -605,12 +609,6 @@ class ActorSystem(LoopBridge):
             raise ActorSystemNotRunning(f"actor system {self.name!r} has not been started")
         if self._state == TERMINATED:
             raise self._stopped_error(f"{type(message).__qualname__} to {ref.path} refused")
-
-    def _next_uid(self) -> int:
-        return next(self._uids)
-
-    def _next_name(self) -> str:
-        return f"${next(self._names):x}"
 
     def _register_temporary(self, promise: Promise) -> int:
         uid = next(self._uids)
