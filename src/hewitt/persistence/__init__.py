@@ -7,7 +7,6 @@ from ._actor import Effect, PersistentActor
 from ._codec import Codec
 from ._extension import Persistence
 from ._journal import (
-    IdempotencyRecord,
     InMemoryJournal,
     InMemorySnapshotStore,
     Journal,
@@ -26,6 +25,7 @@ from ._projection import (
 )
 from ._records import (
     ConcurrencyConflict,
+    IdempotencyRecord,
     PersistenceError,
     RecoveryError,
     StoredEvent,

@@ -12,8 +12,14 @@ import msgspec
 
 from .._runtime._actor import Actor
 from ._extension import Persistence
-from ._journal import IdempotencyRecord, now
-from ._records import RecoveryError, StoredEvent, StoredSnapshot, UnknownEventType
+from ._journal import now
+from ._records import (
+    IdempotencyRecord,
+    RecoveryError,
+    StoredEvent,
+    StoredSnapshot,
+    UnknownEventType,
+)
 
 C = TypeVar("C")
 E = TypeVar("E")

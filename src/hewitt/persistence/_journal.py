@@ -7,18 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 
-import msgspec
-
-from ._records import ConcurrencyConflict, StoredEvent, StoredSnapshot
-
-
-class IdempotencyRecord(msgspec.Struct, frozen=True, gc=False):
-    """The outcome of a command with an idempotency key, written with its events."""
-
-    persistence_id: str
-    key: str
-    outcome: bytes
-    timestamp: float
+from ._records import ConcurrencyConflict, IdempotencyRecord, StoredEvent, StoredSnapshot
 
 
 class Journal(ABC):

@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
+from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
     ConcurrencyConflict,
+    IdempotencyRecord,
     PersistenceError,
     StoredEvent,
     StoredSnapshot,

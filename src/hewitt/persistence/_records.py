@@ -1,4 +1,8 @@
-"""What journals and snapshot stores hold, and the errors they raise."""
+"""What journals and snapshot stores hold, and the errors they raise.
+
+The SQLite writer process imports this module (see ``_sqlite_boot``): keep
+its imports to the standard library, msgspec and ``_runtime._errors``.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,15 @@ class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     payload: bytes
     tags: tuple[str, ...] = ()
     timestamp: float = 0.0
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True, gc=False):
+    """The outcome of a command with an idempotency key, written with its events."""
+
+    persistence_id: str
+    key: str
+    outcome: bytes
+    timestamp: float
 
 
 class StoredSnapshot(msgspec.Struct, frozen=True):

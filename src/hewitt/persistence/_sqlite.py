@@ -38,8 +38,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
+from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
+    IdempotencyRecord,
     PersistenceError,
     StoredEvent,
     StoredSnapshot,

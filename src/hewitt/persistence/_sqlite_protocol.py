@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from ._journal import IdempotencyRecord
-from ._records import StoredEvent
+from ._records import IdempotencyRecord, StoredEvent
 
 #: Bytes asked of the pipe per read, and the pipe size asked of the kernel.
 PIPE_BYTES = 1 << 20

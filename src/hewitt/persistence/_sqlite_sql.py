@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from ._journal import IdempotencyRecord
 from ._records import (
     ConcurrencyConflict,
+    IdempotencyRecord,
     PersistenceError,
     StoredEvent,
     encode_tags,
