@@ -7,9 +7,9 @@ event loop that runs the actors; the writer process (``_sqlite_worker``) does
 it on another core. The loop's share is one ``msgpack`` encoding per loop
 iteration for all the appends made in it, a pipe write, and the replies.
 
-The writer starts when the journal is created on a loop, or at its first read
-or write, and is bound to that loop;
-if it dies, the appends it had not confirmed fail (they may or may not be
+The writer starts at the journal's first read or write (recovery reads
+before the first append: by then the writer is starting), never when the
+journal is constructed, and is bound to that loop; if it dies, the appends it had not confirmed fail (they may or may not be
 committed: recovery reads what is there) and the next write starts a new one.
 """
 
@@ -23,6 +23,8 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import msgspec
 
 from ._records import ConcurrencyConflict, PersistenceError
 from ._sqlite_protocol import (
@@ -42,10 +44,29 @@ from ._sqlite_protocol import (
 )
 from ._sqlite_sql import Synchronous, Write, check_synchronous
 
-#: The directory holding the ``hewitt`` package, for the writer's imports.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+#: The writer's entry point, and the folder of the ``hewitt`` package it imports from.
+_BOOT = str(Path(__file__).with_name("_sqlite_boot.py"))
+_PACKAGE = str(Path(__file__).parent.parent)
 #: Seconds a writer whose loop is gone gets to commit and exit before it is killed.
 _EXIT_TIMEOUT = 10.0
+
+
+def writer_command(path: str, synchronous: Synchronous) -> list[str]:
+    """The command line of the writer process of the journal at ``path``
+    (``_sqlite_boot`` says why each part is there). Its environment is the
+    application's, unchanged."""
+    msgspec_root = os.path.dirname(os.path.dirname(os.path.abspath(msgspec.__file__)))
+    return [
+        sys.executable,
+        "-S",
+        "-P",
+        _BOOT,
+        _PACKAGE,
+        msgspec_root,
+        path,
+        synchronous,
+        str(os.getpid()),
+    ]
 
 
 class ProcessWriter:
@@ -96,9 +117,9 @@ class ProcessWriter:
 
     def warm_up(self) -> None:
         """Start the writer now, on the running loop, if it is not running: the
-        journal does it when created on a loop and at every read (recovery
-        reads before the first append), so that an append does not wait for
-        a process to start (~0.15 s). Reads from another loop start nothing."""
+        journal does it at every read (recovery reads before the first
+        append), so that an append does not wait for the whole start of a
+        process. Reads from another loop start nothing."""
         if self.closed or self._process is not None:
             return
         try:
@@ -128,23 +149,11 @@ class ProcessWriter:
         return loop
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, environment.get("PYTHONPATH")) if p
-        )
         try:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hewitt.persistence._sqlite_worker",
-                    self.path,
-                    self.synchronous,
-                    str(os.getpid()),
-                ],
+                writer_command(self.path, self.synchronous),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=environment,
             )
         except OSError as exc:  # no more processes, file descriptors, memory
             raise PersistenceError(

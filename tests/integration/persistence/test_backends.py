@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -15,8 +16,10 @@ import warnings
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
+import hewitt
 from hewitt.persistence import (
     ConcurrencyConflict,
     PersistenceError,
@@ -25,6 +28,7 @@ from hewitt.persistence import (
     SqliteSnapshotStore,
     StoredEvent,
 )
+from hewitt.persistence._sqlite_process import writer_command
 
 from .conftest import Backend
 from .pgserver import PostgresServer
@@ -164,7 +168,8 @@ def writer_pids(path: Path) -> list[int]:
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:  # exited meanwhile
             continue
-        if b"hewitt.persistence._sqlite_worker" in arguments and str(path).encode() in arguments:
+        boot = any(argument.endswith(b"_sqlite_boot.py") for argument in arguments)
+        if boot and str(path).encode() in arguments:
             pids.append(int(entry.name))
     return pids
 
@@ -269,6 +274,66 @@ async def test_sqlite_the_writer_is_running_before_the_first_append(tmp_path: Pa
     assert len(writer_pids(path)) == 1
     await journal.close()
     assert writer_pids(path) == []
+
+
+def test_sqlite_the_writer_process_imports_only_what_it_needs(tmp_path: Path) -> None:
+    # Not the hewitt package (the runtime, asyncio, ...): at every start,
+    # and without cached bytecode each module is compiled again.
+    command = writer_command(str(tmp_path / "j.db"), "FULL")
+    command[1:1] = ["-X", "importtime"]
+    started = subprocess.run(  # its input closed at once: it exits
+        command, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=True
+    )
+    imported = {
+        line.split(b"|")[-1].strip().decode()
+        for line in started.stderr.splitlines()
+        if line.startswith(b"import time:") and b"|" in line
+    }
+    assert {m for m in imported if m.startswith("hewitt")} == {
+        "hewitt._runtime._errors",
+        "hewitt.persistence._records",
+        "hewitt.persistence._sqlite_protocol",
+        "hewitt.persistence._sqlite_sql",
+        "hewitt.persistence._sqlite_worker",
+    }
+    assert {"msgspec", "sqlite3"} <= imported
+    assert not {"asyncio", "site"} & imported
+
+
+def test_sqlite_the_writer_process_does_not_shadow_the_standard_library(
+    tmp_path: Path,
+) -> None:
+    # An application whose hewitt sits in a folder after the standard library
+    # on sys.path (as site-packages does) beside a module named like one of
+    # the standard library's: the writer must import the standard library's.
+    site = tmp_path / "site"
+    shutil.copytree(
+        Path(hewitt.__file__).parent, site / "hewitt", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (site / "select.py").write_text("raise ImportError('the select of the site folder')\n")
+    script = (
+        "import asyncio, sys\n"
+        f"sys.path.append({str(site)!r})\n"
+        "from hewitt.persistence import SqliteJournal, StoredEvent\n"
+        "assert SqliteJournal.__module__ and __import__('hewitt').__file__.startswith("
+        f"{str(site)!r})\n"
+        "async def main():\n"
+        f"    journal = SqliteJournal({str(tmp_path / 'j.db')!r})\n"
+        "    await journal.append('a', 0, [StoredEvent('a', 1, 'T', 1, b'', (), 1.0)])\n"
+        "    await journal.close()\n"
+        "asyncio.run(main())\n"
+        "print('appended')\n"
+    )
+    # -S: without site, the editable install's hewitt is not on sys.path.
+    msgspec_root = str(Path(msgspec.__file__).parent.parent)
+    application = subprocess.run(
+        [sys.executable, "-S", "-c", f"import sys; sys.path.append({msgspec_root!r})\n{script}"],
+        capture_output=True,
+        timeout=60,
+        text=True,
+        check=False,
+    )
+    assert application.stdout == "appended\n", application.stderr
 
 
 @linux_only
