@@ -97,8 +97,9 @@ class SqliteJournal(Journal):
     ``synchronous``: "FULL" (default: a returned append survives power loss),
     "NORMAL" (survives a crash of the process, not of the machine), "EXTRA".
     ``writer``: "process" (the default, except on Windows: the writes run in
-    a child process, off the GIL, started as soon as a loop runs) or "thread" (no
-    child process; slower under load). See docs/persistence-backends.md.
+    a child process, off the GIL, started at the journal's first read or
+    write, not when it is constructed) or "thread" (no child process; slower
+    under load). See docs/persistence-backends.md.
     """
 
     def __init__(
@@ -118,7 +119,6 @@ class SqliteJournal(Journal):
             else ThreadWriter(path, synchronous)
         )
         self._reader = _Connection(path, synchronous)
-        self._writer.warm_up()
 
     async def append(
         self,

@@ -25,6 +25,7 @@ writer's few types need nothing more (compiling it would be a third of the
 start).
 """
 
+import importlib
 import importlib.machinery
 import os
 import sys
@@ -49,12 +50,12 @@ def _import_msgspec(root: str) -> None:
         sys.path.append(root)
     sys.modules["typing_extensions"] = None  # type: ignore[assignment]
     try:
-        import msgspec  # noqa: F401
+        importlib.import_module("msgspec")
     except ImportError:  # a msgspec that needs it after all: import it
         for name in list(sys.modules):
             if name in ("msgspec", "typing_extensions") or name.startswith("msgspec."):
                 del sys.modules[name]
-        import msgspec  # noqa: F401
+        importlib.import_module("msgspec")
 
 
 def main(argv: list[str]) -> None:

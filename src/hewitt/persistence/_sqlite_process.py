@@ -9,8 +9,9 @@ iteration for all the appends made in it, a pipe write, and the replies.
 
 The writer starts at the journal's first read or write (recovery reads
 before the first append: by then the writer is starting), never when the
-journal is constructed, and is bound to that loop; if it dies, the appends it had not confirmed fail (they may or may not be
-committed: recovery reads what is there) and the next write starts a new one.
+journal is constructed, and is bound to that loop; if it dies, the appends
+it had not confirmed fail (they may or may not be committed: recovery reads
+what is there) and the next write starts a new one.
 """
 
 from __future__ import annotations

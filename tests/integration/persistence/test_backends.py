@@ -265,14 +265,19 @@ async def test_sqlite_closing_after_the_writer_died_fails_what_was_queued(tmp_pa
 
 
 @linux_only
-async def test_sqlite_the_writer_is_running_before_the_first_append(tmp_path: Path) -> None:
-    # Recovery reads before the first append: by then the writer has started.
+async def test_sqlite_the_writer_starts_at_the_first_use_not_at_construction(
+    tmp_path: Path,
+) -> None:
+    # Recovery reads before the first append: the first read starts the
+    # writer, so that the append does not wait for the whole start.
     path = tmp_path / "j.db"
-    journal = await asyncio.to_thread(SqliteJournal, path)  # created off the loop
-    assert writer_pids(path) == []
+    journal = SqliteJournal(path)  # on the running loop
+    journal_off_the_loop = await asyncio.to_thread(SqliteJournal, tmp_path / "k.db")
+    assert writer_pids(path) == writer_pids(tmp_path / "k.db") == []
     assert await journal.highest_sequence_nr("a") == 0
     assert len(writer_pids(path)) == 1
     await journal.close()
+    await journal_off_the_loop.close()  # never used: nothing to stop
     assert writer_pids(path) == []
 
 
