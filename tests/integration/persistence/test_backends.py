@@ -301,7 +301,7 @@ def test_sqlite_the_writer_process_imports_only_what_it_needs(tmp_path: Path) ->
         "hewitt.persistence._sqlite_sql",
         "hewitt.persistence._sqlite_worker",
     }
-    assert {"msgspec", "sqlite3"} <= imported
+    assert {"msgspec._core", "sqlite3"} <= imported
     assert not {"asyncio", "site"} & imported
 
 
