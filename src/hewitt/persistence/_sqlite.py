@@ -47,7 +47,7 @@ from ._records import (
     event_from_row,
 )
 from ._sqlite_process import ProcessWriter
-from ._sqlite_sql import Synchronous, check_synchronous, connect
+from ._sqlite_sql import JournalConnection, Synchronous, check_file, check_synchronous, connect
 from ._sqlite_thread import ThreadWriter
 
 #: Rows per read query (a long history is read in chunks).
@@ -62,7 +62,7 @@ class _Connection:
         self.path = str(path)
         self.synchronous = synchronous
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="hewitt-sqlite")
-        self.db: sqlite3.Connection | None = None
+        self.db: JournalConnection | None = None
         self.closed = False
 
     async def run(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -74,6 +74,8 @@ class _Connection:
     def _call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self.db is None:
             self.db = connect(self.path, self.synchronous)
+        else:
+            check_file(self.db)  # deleted underneath: no reads of a file that is gone
         return function(self.db, *args)
 
     async def close(self) -> None:

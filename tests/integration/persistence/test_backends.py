@@ -14,6 +14,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -29,6 +30,7 @@ from hewitt.persistence import (
     StoredEvent,
 )
 from hewitt.persistence._sqlite_process import writer_command
+from hewitt.persistence._sqlite_sql import connect
 
 from .conftest import Backend
 from .pgserver import PostgresServer
@@ -116,6 +118,77 @@ async def test_sqlite_rows_written_by_other_code_make_the_batch_fall_back(tmp_pa
     assert await journal.highest_sequence_nr("b") == 1
     assert [e for _, e in await journal.read_by_tag("t", 0, 10)] == [event("b", 1, "t")]
     await journal.close()
+
+
+def test_sqlite_opening_a_new_file_waits_out_a_lock_instead_of_failing(tmp_path: Path) -> None:
+    # SQLite refuses to switch a file to WAL at once ("database is locked",
+    # without waiting) while another connection holds its write lock: what
+    # two connections opening a new file at once run into. It is retried.
+    path = tmp_path / "j.db"
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a new file, still in rollback mode
+    retries = 0
+
+    def release() -> None:
+        nonlocal retries
+        retries += 1
+        if blocker.in_transaction:
+            blocker.execute("COMMIT")
+
+    connection = connect(str(path), "FULL", on_busy=release)
+    try:
+        assert retries == 1
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        connection.close()
+        blocker.close()
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+async def test_sqlite_journals_opening_a_new_file_at_once_all_succeed(
+    tmp_path: Path, writer: Literal["process", "thread"]
+) -> None:
+    for round_ in range(10):
+        path = tmp_path / f"j{round_}.db"
+        journals = [SqliteJournal(path, writer=writer) for _ in range(3)]
+        try:
+            # Each opens a reader and a writer connection, all at once.
+            await asyncio.gather(
+                *(j.append(f"p{i}", 0, [event(f"p{i}", 1)]) for i, j in enumerate(journals)),
+                *(j.highest_sequence_nr("p0") for j in journals),
+            )
+            assert [await journals[0].highest_sequence_nr(f"p{i}") for i in range(3)] == [1] * 3
+        finally:
+            for journal in journals:
+                await journal.close()
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_sqlite_a_journal_file_deleted_underneath_is_detected(
+    tmp_path: Path, writer: Literal["process", "thread"], how: str
+) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path, writer=writer)
+    try:
+        await journal.append("a", 0, [event("a", 1)])
+        assert await journal.highest_sequence_nr("a") == 1
+        if how == "deleted":
+            path.unlink()
+        else:  # another journal file moved over it
+            other = SqliteJournal(tmp_path / "other.db", writer="thread")
+            await other.append("b", 0, [event("b", 1)])
+            await other.close()
+            os.replace(tmp_path / "other.db", path)
+        # Never acknowledged into a file that is gone (nor into another one).
+        with pytest.raises(PersistenceError, match=r"j\.db' was deleted or replaced"):
+            await journal.append("a", 1, [event("a", 2)])
+        with pytest.raises(PersistenceError, match="deleted or replaced"):
+            await journal.highest_sequence_nr("a")
+        with pytest.raises(PersistenceError, match="deleted or replaced"):
+            await journal.delete_events_up_to("a", 1)
+    finally:
+        await journal.close()
 
 
 async def test_postgres_the_writer_reconnects_after_losing_its_connection(
