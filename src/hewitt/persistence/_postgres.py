@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from ._fork import Owner
 from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
     ConcurrencyConflict,
@@ -211,12 +212,15 @@ class _Pool:
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
+        self.owner: Owner | None = None  # the process that opened the pool
 
     async def get(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
         if self._closed:
             raise PersistenceError("the PostgreSQL store is closed")
+        if self._pool is not None:
+            assert self.owner is not None
+            self.owner.check("the PostgreSQL store")
+            return self._pool
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
@@ -231,10 +235,13 @@ class _Pool:
                     await pool.close()
                     raise
                 self._pool = pool
+                self.owner = Owner()
         return self._pool
 
     async def close(self) -> None:
         self._closed = True
+        if self.owner is not None and not self.owner.here:
+            return  # a fork: the connections are the parent's
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -267,6 +274,7 @@ class PostgresJournal(Journal):
         self._connect_kwargs = connect_kwargs
         self._reads = _Pool(dsn, schema, read_pool_size, connect_kwargs)
         self._writer: asyncpg.Connection | None = None
+        self._owner: Owner | None = None  # the process that connected the writer
         self._write_lock = _lock_key(schema, "write")
         self._pending: list[tuple[_Write, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -285,6 +293,8 @@ class PostgresJournal(Journal):
     ) -> None:
         if self._closed:
             raise PersistenceError("the PostgreSQL journal is closed")
+        if self._owner is not None:
+            self._owner.check("the PostgreSQL journal")
         check_append(persistence_id, expected_sequence_nr, events, idempotency)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -334,6 +344,7 @@ class PostgresJournal(Journal):
                 await writer.close()
                 raise
             self._writer = writer
+            self._owner = Owner()
         return writer
 
     async def _write_batch(self, writes: list[_Write]) -> list[BaseException | None]:
@@ -479,8 +490,14 @@ class PostgresJournal(Journal):
         return IdempotencyRecord(persistence_id, key, bytes(row[0]), row[1])
 
     async def close(self) -> None:
-        """Commit what is queued, then close the connections. Idempotent."""
+        """Commit what is queued, then close the connections. Idempotent. In
+        a forked child it only closes this copy (the connections are the
+        parent's)."""
         self._closed = True
+        if self._owner is not None and not self._owner.here:
+            return
+        if self._reads.owner is not None and not self._reads.owner.here:
+            return
         if self._flushing is not None:
             await asyncio.shield(self._flushing)
         if self._writer is not None:

@@ -31,13 +31,16 @@ Schema: created on first use; ``SCHEMA_VERSION`` and ``migrate`` (in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
+from ._fork import Owner
 from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
     IdempotencyRecord,
@@ -64,10 +67,15 @@ class _Connection:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="hewitt-sqlite")
         self.db: JournalConnection | None = None
         self.closed = False
+        self._owner: Owner | None = None  # the process that started the thread
 
     async def run(self, function: Callable[..., Any], *args: Any) -> Any:
         if self.closed:
             raise PersistenceError(f"the SQLite store {self.path!r} is closed")
+        if self._owner is None:
+            self._owner = Owner()
+        else:
+            self._owner.check(f"the SQLite store {self.path!r}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self._call, function, args)
 
@@ -78,19 +86,33 @@ class _Connection:
             check_file(self.db)  # deleted underneath: no reads of a file that is gone
         return function(self.db, *args)
 
+    def _close_db(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-
-        def close() -> None:
-            if self.db is not None:
-                self.db.close()
-                self.db = None
-
+        if self._owner is not None and not self._owner.here:
+            return  # a fork: the thread is the parent's
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.executor, close)
+        await loop.run_in_executor(self.executor, self._close_db)
         self.executor.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """The store was dropped without being closed (its finalizer, from
+        any thread): its thread closes the connection and ends."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._owner is None:  # never used: no thread
+            self.executor.shutdown(wait=False)
+        elif self._owner.here:
+            with contextlib.suppress(RuntimeError):  # at exit: the threads have ended
+                self.executor.submit(self._close_db)
+            self.executor.shutdown(wait=False)
 
 
 class SqliteJournal(Journal):
@@ -121,6 +143,8 @@ class SqliteJournal(Journal):
             else ThreadWriter(path, synchronous)
         )
         self._reader = _Connection(path, synchronous)
+        # Dropped without close(): the writer and the reader thread still end.
+        weakref.finalize(self, _abandon, self._writer, self._reader)
 
     async def append(
         self,
@@ -184,6 +208,12 @@ class SqliteJournal(Journal):
         await self._reader.close()
 
 
+def _abandon(writer: ProcessWriter | ThreadWriter, *connections: _Connection) -> None:
+    writer.abandon()
+    for connection in connections:
+        connection.abandon()
+
+
 def _read_events(
     db: sqlite3.Connection, persistence_id: str, start: int, last: int
 ) -> list[StoredEvent]:
@@ -232,6 +262,7 @@ class SqliteSnapshotStore(SnapshotStore):
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
         self._connection = _Connection(path, synchronous)
+        weakref.finalize(self, self._connection.abandon)
 
     async def save(self, snapshot: StoredSnapshot) -> None:
         await self._connection.run(_save_snapshot, snapshot)

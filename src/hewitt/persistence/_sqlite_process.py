@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 
+from ._fork import Owner
 from ._records import ConcurrencyConflict, PersistenceError
 from ._sqlite_protocol import (
     CONFLICT,
@@ -87,6 +88,7 @@ class ProcessWriter:
         self._received = bytearray()
         self._exited: asyncio.Future[int] | None = None
         self._sent_up_to = 0  # the id of the last request written to the pipe
+        self._owner: Owner | None = None  # the process that started a writer
 
     # ------------------------------------------------------------------
     # Requests
@@ -123,6 +125,8 @@ class ProcessWriter:
         process. Reads from another loop start nothing."""
         if self.closed or self._process is not None:
             return
+        if self._owner is not None and not self._owner.here:
+            return  # a fork: the read reports it
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # created outside a loop: the first read or write starts it
@@ -137,6 +141,8 @@ class ProcessWriter:
     def _bound_loop(self) -> asyncio.AbstractEventLoop:
         if self.closed:
             raise PersistenceError(f"the SQLite journal {self.path!r} is closed")
+        if self._owner is not None:
+            self._owner.check(f"the SQLite journal {self.path!r}")
         loop = asyncio.get_running_loop()
         if self._loop is not None and loop is not self._loop:
             if not self._loop.is_closed():
@@ -171,6 +177,8 @@ class ProcessWriter:
         self._process = process
         self._loop = loop
         self._exited = loop.create_future()
+        if self._owner is None:
+            self._owner = Owner()
         loop.add_reader(process.stdout.fileno(), self._readable)
 
     # ------------------------------------------------------------------
@@ -342,10 +350,13 @@ class ProcessWriter:
 
     async def close(self) -> None:
         """Send what is pending, let the writer commit it and exit; from
-        another thread's loop, this runs on the writer's own loop."""
+        another thread's loop, this runs on the writer's own loop. In a
+        forked child it only closes this copy (the writer is the parent's)."""
         if self.closed:
             return
         self.closed = True
+        if self._owner is not None and not self._owner.here:
+            return
         owner = self._loop
         if owner is not None and owner is not asyncio.get_running_loop():
             if owner.is_closed():
@@ -354,6 +365,38 @@ class ProcessWriter:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), owner))
             return
         await self._close()
+
+    def abandon(self) -> None:
+        """The journal was dropped without being closed (its finalizer, from
+        any thread): the writer commits what it was sent and exits, and its
+        pipes are closed once it has, without waiting here."""
+        if self.closed or self._process is None:
+            return
+        if self._owner is not None and not self._owner.here:
+            return  # the parent's writer
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._abandon)
+            except RuntimeError:  # closed meanwhile
+                pass
+            else:
+                return
+        self.closed = True
+        self._forget_loop()
+
+    def _abandon(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        process = self._process
+        if process is None:
+            return
+        assert process.stdin is not None
+        self._pending.append(CloseRequest(next(self._ids)))
+        self._flush()
+        if not self._unsent:
+            process.stdin.close()  # else _writable closes it once all is sent
 
     async def _close(self) -> None:
         process = self._process

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import select
 import shutil
@@ -12,9 +13,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import warnings
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -23,13 +26,14 @@ import pytest
 import hewitt
 from hewitt.persistence import (
     ConcurrencyConflict,
+    Journal,
     PersistenceError,
     PostgresJournal,
     SqliteJournal,
     SqliteSnapshotStore,
     StoredEvent,
 )
-from hewitt.persistence._sqlite_process import writer_command
+from hewitt.persistence._sqlite_process import ProcessWriter, writer_command
 from hewitt.persistence._sqlite_sql import connect
 
 from .conftest import Backend
@@ -448,3 +452,106 @@ async def test_sqlite_close_does_not_wait_for_a_forked_child_holding_the_pipe(
         os.waitpid(child, 0)
         os.close(release)
         os.close(hold)
+
+
+# ----------------------------------------------------------------------
+# Forks, and journals dropped without being closed
+
+
+def _in_a_new_thread(coroutine: Coroutine[Any, Any, str]) -> str:
+    """Run ``coroutine`` on a new loop in a new thread: in a forked child the
+    forking thread still looks like it runs its parent's loop."""
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return outcome[0] if outcome else "the child's thread failed"
+
+
+async def _use_in_child(journal: Journal) -> str:
+    """How each use of the parent's journal ends in the child, one line each."""
+    lines = []
+    for use in (
+        lambda: journal.append("a", 1, [event("a", 2)]),
+        lambda: journal.highest_sequence_nr("a"),
+        journal.close,  # closes the child's copy, not the parent's writer
+    ):
+        try:
+            await asyncio.wait_for(use(), timeout=10.0)
+        except Exception as exc:
+            lines.append(f"{type(exc).__name__}: {exc}")
+        else:
+            lines.append("ok")
+    return "\n".join(lines)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+async def test_a_forked_child_using_its_parents_journal_gets_a_clear_error(
+    durable_backend: Backend,
+) -> None:
+    journal = durable_backend.journal()
+    await journal.append("a", 0, [event("a", 1)])
+    assert await journal.highest_sequence_nr("a") == 1  # writer and readers running
+    report, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        child = os.fork()
+    if child == 0:
+        try:
+            os.close(report)
+            outcome = _in_a_new_thread(_use_in_child(journal))
+            os.write(write_end, outcome.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        # Never a hang: the child reports (or this fails) within the timeout.
+        readable, _, _ = await asyncio.to_thread(select.select, [report], [], [], 60.0)
+        assert readable, "the child hangs using its parent's journal"
+        lines = (await asyncio.to_thread(os.read, report, 1 << 16)).decode().splitlines()
+    finally:
+        os.close(report)
+        with contextlib.suppress(ChildProcessError):
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+    assert len(lines) == 3, lines
+    for line in lines[:2]:
+        assert line.startswith("PersistenceError:"), lines
+        assert f"opened by process {os.getpid()}" in line and "is a fork of it" in line, line
+        assert "Open a new journal" in line, line
+    assert lines[2] == "ok"
+    # The parent's journal is untouched.
+    await journal.append("a", 1, [event("a", 2)])
+    assert await journal.highest_sequence_nr("a") == 2
+
+
+@linux_only
+@pytest.mark.parametrize("writer", ["process", "thread"])
+async def test_sqlite_a_dropped_journal_leaks_no_process_thread_nor_descriptor(
+    tmp_path: Path, writer: Literal["process", "thread"]
+) -> None:
+    path = tmp_path / "j.db"
+    descriptors = set(os.listdir("/proc/self/fd"))
+    threads = set(threading.enumerate())
+    journal = SqliteJournal(path, writer=writer)
+    snapshots = SqliteSnapshotStore(path)
+    await journal.append("a", 0, [event("a", 1)])
+    assert await journal.highest_sequence_nr("a") == 1
+    assert await snapshots.load_all("a") == []
+    pids = writer_pids(path)
+    assert len(pids) == (writer == "process")
+    exited = journal._writer._exited if isinstance(journal._writer, ProcessWriter) else None
+    started = set(threading.enumerate()) - threads
+    assert started  # the reader's, the snapshot store's, and the thread writer
+    del journal, snapshots
+    gc.collect()
+    if exited is not None:
+        assert await asyncio.wait_for(exited, timeout=30.0) == 0  # committed and exited
+    for thread in started:
+        await asyncio.to_thread(thread.join, 30.0)
+        assert not thread.is_alive(), thread
+    assert writer_pids(path) == []
+    assert set(os.listdir("/proc/self/fd")) - descriptors == set()
+    reopened = SqliteJournal(path)
+    assert await reopened.highest_sequence_nr("a") == 1
+    await reopened.close()
