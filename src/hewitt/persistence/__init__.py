@@ -24,6 +24,7 @@ from ._projection import (
     SqliteOffsetStore,
 )
 from ._records import (
+    AppendInDoubt,
     ConcurrencyConflict,
     IdempotencyRecord,
     PersistenceError,
@@ -35,6 +36,7 @@ from ._records import (
 from ._sqlite import SqliteJournal, SqliteSnapshotStore
 
 __all__ = [
+    "AppendInDoubt",
     "Codec",
     "ConcurrencyConflict",
     "Effect",

@@ -45,6 +45,7 @@ import msgspec
 from ._fork import Owner
 from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
+    AppendInDoubt,
     ConcurrencyConflict,
     IdempotencyRecord,
     PersistenceError,
@@ -309,6 +310,13 @@ class PostgresJournal(Journal):
                 batch, self._pending = self._pending, []
                 try:
                     results = await self._write_batch([write for write, _ in batch])
+                except _CommitInDoubt as doubt:
+                    results = [
+                        AppendInDoubt(write[0], write[1], len(write[2]), doubt.reason)
+                        if result is None
+                        else result
+                        for (write, _), result in zip(batch, doubt.results, strict=True)
+                    ]
                 except BaseException as exc:
                     for _, future in batch:
                         if future.done():
@@ -348,6 +356,8 @@ class PostgresJournal(Journal):
         return writer
 
     async def _write_batch(self, writes: list[_Write]) -> list[BaseException | None]:
+        """One transaction for ``writes``; a result per write (None: written).
+        Raises _CommitInDoubt if the connection failed during the COMMIT."""
         asyncpg = _asyncpg()
         connection = await self._connection()
         try:
@@ -359,7 +369,14 @@ class PostgresJournal(Journal):
                 await connection.execute("ROLLBACK")
                 await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
                 results = [await self._write_one(connection, write) for write in writes]
-            await connection.execute("COMMIT")
+            try:
+                await self._commit(connection)
+            except asyncpg.PostgresError:
+                raise  # the server answered: not committed
+            except Exception as exc:  # lost on the way: committed or not, nobody knows
+                raise _CommitInDoubt(
+                    results, f"the connection to PostgreSQL failed during COMMIT: {exc!r}"
+                ) from exc
         except BaseException:
             # Conflicts do not get here (they are results): this is a lost,
             # broken or interrupted connection, or a server in trouble. Never
@@ -369,6 +386,9 @@ class PostgresJournal(Journal):
             connection.terminate()
             raise
         return results
+
+    async def _commit(self, connection: asyncpg.Connection) -> None:
+        await connection.execute("COMMIT")
 
     async def _write_together(
         self, connection: asyncpg.Connection, writes: list[_Write]
@@ -504,6 +524,16 @@ class PostgresJournal(Journal):
             writer, self._writer = self._writer, None
             await writer.close()
         await self._reads.close()
+
+
+class _CommitInDoubt(Exception):
+    """The connection failed during a batch's COMMIT: the writes that passed
+    their checks (None in ``results``) may or may not be committed."""
+
+    def __init__(self, results: list[BaseException | None], reason: str) -> None:
+        super().__init__(reason)
+        self.results = results
+        self.reason = reason
 
 
 def _columns(writes: list[_Write]) -> list[list[Any]]:

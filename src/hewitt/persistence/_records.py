@@ -63,6 +63,43 @@ class ConcurrencyConflict(PersistenceError):
         self.sequence_nr = sequence_nr
 
 
+class AppendInDoubt(PersistenceError):
+    """The outcome of an append is unknown: it may or may not be committed.
+
+    The journal lost track of it after sending it: the SQLite writer process
+    died, or the connection to PostgreSQL was lost, before the outcome came
+    back, or the commit itself reported an error. Retrying it blindly could
+    write its events twice; the journal holds the truth (a
+    ``PersistentActor`` fails the command's ask with this error and recovers
+    from the journal before its next message: docs/persistence.md).
+    """
+
+    def __init__(
+        self,
+        persistence_id: str,
+        expected_sequence_nr: int,
+        events: int,
+        reason: str,
+    ) -> None:
+        first = expected_sequence_nr + 1
+        last = expected_sequence_nr + events
+        what = (
+            f"events {first}..{last}"
+            if events > 1
+            else f"event {first}"
+            if events
+            else f"the idempotency record written after event {expected_sequence_nr}"
+        )
+        super().__init__(
+            f"journal: the outcome of appending {what} of {persistence_id!r} is unknown "
+            f"(in doubt: it may or may not be committed): {reason}"
+        )
+        self.persistence_id = persistence_id
+        self.first_sequence_nr = first
+        self.last_sequence_nr = last
+        self.reason = reason
+
+
 class RecoveryError(PersistenceError):
     """An actor's state could not be rebuilt; names the persistence id and sequence number."""
 

@@ -58,14 +58,21 @@ def _import_msgspec(root: str) -> None:
         importlib.import_module("msgspec")
 
 
-def main(argv: list[str]) -> None:
+def prepare(argv: list[str]) -> list[str]:
+    """Register the bare packages and import msgspec; the writer's own
+    arguments (``_sqlite_worker.main``'s ``argv``)."""
     package, msgspec_root, *arguments = argv[1:]
     for name, folder in _PACKAGES:
         _bare_package(name, os.path.join(package, folder))
     _import_msgspec(msgspec_root)
+    return [argv[0], *arguments]
+
+
+def main(argv: list[str]) -> None:
+    arguments = prepare(argv)
     from hewitt.persistence._sqlite_worker import main as serve
 
-    serve([argv[0], *arguments])
+    serve(arguments)
 
 
 if __name__ == "__main__":

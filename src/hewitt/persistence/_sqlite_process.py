@@ -28,9 +28,10 @@ from pathlib import Path
 import msgspec
 
 from ._fork import Owner
-from ._records import ConcurrencyConflict, PersistenceError
+from ._records import AppendInDoubt, ConcurrencyConflict, PersistenceError
 from ._sqlite_protocol import (
     CONFLICT,
+    IN_DOUBT,
     OK,
     PIPE_BYTES,
     SQLITE_ERROR,
@@ -82,7 +83,8 @@ class ProcessWriter:
         self._process: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[None]] = {}
+        #: Request id -> its future and the request (for the error if the writer dies).
+        self._waiting: dict[int, tuple[asyncio.Future[None], Request]] = {}
         self._pending: list[Request] = []
         self._unsent = bytearray()
         self._received = bytearray()
@@ -96,27 +98,23 @@ class ProcessWriter:
     def append(self, write: Write) -> asyncio.Future[None]:
         """Send ``write`` (with everything else appended in this loop
         iteration); the future is done once its batch is committed."""
+        loop = self._bound_loop()
         persistence_id, expected, events, idempotency = write
-        future, request_id = self._future()
-        self._pending.append(
-            AppendRequest(request_id, persistence_id, expected, events, idempotency)
-        )
-        return future
+        request = AppendRequest(next(self._ids), persistence_id, expected, events, idempotency)
+        return self._queue(loop, request)
 
     async def delete_events(self, persistence_id: str, sequence_nr: int) -> None:
-        future, request_id = self._future()
-        self._pending.append(DeleteRequest(request_id, persistence_id, sequence_nr))
-        await future
-
-    def _future(self) -> tuple[asyncio.Future[None], int]:
-        """A future for the request about to be queued, and its id."""
         loop = self._bound_loop()
+        await self._queue(loop, DeleteRequest(next(self._ids), persistence_id, sequence_nr))
+
+    def _queue(self, loop: asyncio.AbstractEventLoop, request: Request) -> asyncio.Future[None]:
+        """Queue ``request`` for the next flush; its future."""
         future: asyncio.Future[None] = loop.create_future()
-        request_id = next(self._ids)
-        self._waiting[request_id] = future
+        self._waiting[request.id] = (future, request)
         if not self._pending:
             loop.call_soon(self._flush)
-        return future, request_id
+        self._pending.append(request)
+        return future
 
     def warm_up(self) -> None:
         """Start the writer now, on the running loop, if it is not running: the
@@ -227,9 +225,9 @@ class ProcessWriter:
         if failure is not exc:
             failure.__cause__ = exc
         for request in requests:
-            future = self._waiting.pop(request.id, None)
-            if future is not None and not future.done():
-                future.set_exception(failure)
+            waiting = self._waiting.pop(request.id, None)
+            if waiting is not None and not waiting[0].done():
+                waiting[0].set_exception(failure)
 
     def _send(self, data: bytes) -> None:
         assert self._process is not None and self._process.stdin is not None
@@ -279,17 +277,19 @@ class ProcessWriter:
     def _settle(self, replies: list[Reply]) -> None:
         waiting = self._waiting
         for reply in replies:
-            future = waiting.pop(reply.id, None)
-            if future is None or future.done():  # cancelled meanwhile
+            entry = waiting.pop(reply.id, None)
+            if entry is None or entry[0].done():  # cancelled meanwhile
                 continue
             if reply.kind == OK:
-                future.set_result(None)
+                entry[0].set_result(None)
             else:
-                future.set_exception(self._error(reply))
+                entry[0].set_exception(self._error(reply, entry[1]))
 
-    def _error(self, reply: Reply) -> BaseException:
+    def _error(self, reply: Reply, request: Request) -> BaseException:
         if reply.kind == CONFLICT:
             return ConcurrencyConflict(reply.message, reply.sequence_nr)
+        if reply.kind == IN_DOUBT and isinstance(request, AppendRequest):
+            return _in_doubt(request, f"the SQLite journal {self.path!r}: {reply.message}")
         if reply.kind == SQLITE_ERROR:
             error_class = getattr(sqlite3, reply.name, None)
             if isinstance(error_class, type) and issubclass(error_class, sqlite3.Error):
@@ -315,15 +315,19 @@ class ProcessWriter:
         for stream in (process.stdin, process.stdout):
             if stream is not None:
                 stream.close()
-        failure = PersistenceError(
-            f"the SQLite writer process of {self.path!r} exited with code {code}; "
-            "appends it had not confirmed may or may not be committed"
+        reason = (
+            f"the SQLite writer process of {self.path!r} exited with code {code} "
+            "before it confirmed the append"
         )
         sent = [i for i in self._waiting if i <= self._sent_up_to]  # not the ones still queued
         for request_id in sent:
-            future = self._waiting.pop(request_id)
-            if not future.done():
-                future.set_exception(failure)
+            future, request = self._waiting.pop(request_id)
+            if future.done():
+                continue
+            if isinstance(request, AppendRequest):
+                future.set_exception(_in_doubt(request, reason))
+            else:  # a deletion: done again, harmlessly, if asked again
+                future.set_exception(PersistenceError(f"{reason}: {request!r}"))
         self._process = None
         if not self._exited.done():
             self._exited.set_result(code)
@@ -411,6 +415,12 @@ class ProcessWriter:
             await self._exited
         closed = PersistenceError(f"the SQLite journal {self.path!r} is closed")
         waiting, self._waiting = self._waiting, {}
-        for future in waiting.values():  # queued after the writer died, never sent
+        for future, _ in waiting.values():  # queued after the writer died, never sent
             if not future.done():
                 future.set_exception(closed)
+
+
+def _in_doubt(request: AppendRequest, reason: str) -> AppendInDoubt:
+    return AppendInDoubt(
+        request.persistence_id, request.expected_sequence_nr, len(request.events), reason
+    )

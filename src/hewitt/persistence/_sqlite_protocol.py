@@ -43,8 +43,9 @@ Request = AppendRequest | DeleteRequest | CloseRequest
 
 #: Reply kinds: done, a ConcurrencyConflict (``message`` is the persistence
 #: id), an error of sqlite3 (``name`` is its class, ``code`` and
-#: ``code_name`` its SQLite error code), any other error.
-OK, CONFLICT, SQLITE_ERROR, ERROR = 0, 1, 2, 3
+#: ``code_name`` its SQLite error code), any other error, an append whose
+#: outcome is unknown (``message`` says why: its batch's COMMIT failed).
+OK, CONFLICT, SQLITE_ERROR, ERROR, IN_DOUBT = 0, 1, 2, 3, 4
 
 
 class Reply(msgspec.Struct, array_like=True):

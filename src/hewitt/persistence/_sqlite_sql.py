@@ -17,6 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from ._records import (
+    AppendInDoubt,
     ConcurrencyConflict,
     IdempotencyRecord,
     PersistenceError,
@@ -287,7 +288,8 @@ def write_batch(
 ) -> list[BaseException | None]:
     """One transaction for the whole batch (one fsync); each write succeeds or
     fails (ConcurrencyConflict) alone. ``before_commit`` runs just before the
-    COMMIT, and before waiting for another connection's write lock.
+    COMMIT, and before waiting for another connection's write lock. Raises
+    CommitInDoubt when the COMMIT failed in a way that may have committed.
 
     Raises PersistenceError, for the whole batch, if the journal's file was
     deleted or replaced underneath (``check_file``): before the transaction
@@ -306,13 +308,32 @@ def write_batch(
             results = [_write_one(db, write) for write in writes]
         db.execute("RELEASE batch")
         before_commit()
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                raise  # still open (busy): rolled back below, nothing committed
+            # Ended by the error (an I/O error or a full disk while syncing):
+            # its commit record may be in the WAL, and then it is there once
+            # the file is opened again.
+            raise CommitInDoubt(f"its COMMIT failed: {type(exc).__name__}: {exc}") from exc
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
     check_file(db, after_commit=True)
     return results
+
+
+class CommitInDoubt(Exception):
+    """The COMMIT of a batch failed after it may have taken effect: the
+    outcome of every write in the batch is unknown (``AppendInDoubt``)."""
+
+
+def in_doubt(write: Write, reason: str) -> AppendInDoubt:
+    """The AppendInDoubt of ``write``."""
+    persistence_id, expected, events, _ = write
+    return AppendInDoubt(persistence_id, expected, len(events), reason)
 
 
 def begin(db: sqlite3.Connection, before_waiting: Callable[[], None]) -> None:

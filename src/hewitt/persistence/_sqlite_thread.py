@@ -12,7 +12,16 @@ from typing import Any
 
 from ._fork import Owner
 from ._records import PersistenceError
-from ._sqlite_sql import Synchronous, Write, check_synchronous, connect, delete_events, write_batch
+from ._sqlite_sql import (
+    CommitInDoubt,
+    Synchronous,
+    Write,
+    check_synchronous,
+    connect,
+    delete_events,
+    in_doubt,
+    write_batch,
+)
 
 
 class _Job:
@@ -187,6 +196,10 @@ class ThreadWriter:
                         if db is None:
                             db = connect(self.path, self.synchronous, writer=True)
                         results = write_batch(db, [a.write for a in appends], release)
+                    except CommitInDoubt as exc:
+                        outcomes.extend(
+                            (a.future, None, in_doubt(a.write, str(exc))) for a in appends
+                        )
                     except Exception as exc:
                         outcomes.extend((a.future, None, exc) for a in appends)
                     else:

@@ -34,6 +34,7 @@ from ._records import ConcurrencyConflict
 from ._sqlite_protocol import (
     CONFLICT,
     ERROR,
+    IN_DOUBT,
     PIPE_BYTES,
     SQLITE_ERROR,
     AppendRequest,
@@ -48,6 +49,7 @@ from ._sqlite_protocol import (
     take_frames,
 )
 from ._sqlite_sql import (
+    CommitInDoubt,
     Synchronous,
     Write,
     check_synchronous,
@@ -166,6 +168,9 @@ class Worker:
             if self.db is None:
                 self.db = connect(self.path, self.synchronous, writer=True)
             outcomes = write_batch(self.db, writes, _nothing)
+        except CommitInDoubt as exc:
+            self.send([Reply(a.id, IN_DOUBT, message=str(exc)) for a in appends])
+            return
         except Exception as exc:  # the file cannot be opened, the disk is full, ...
             outcomes = [exc] * len(appends)
         self.send([reply_for(a.id, o) for a, o in zip(appends, outcomes, strict=True)])

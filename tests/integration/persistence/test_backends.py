@@ -24,18 +24,24 @@ import msgspec
 import pytest
 
 import hewitt
+from hewitt import ActorRef, ActorSystem
 from hewitt.persistence import (
+    AppendInDoubt,
     ConcurrencyConflict,
     Journal,
+    Persistence,
     PersistenceError,
     PostgresJournal,
     SqliteJournal,
     SqliteSnapshotStore,
     StoredEvent,
 )
+from hewitt.persistence import _sqlite_process as sqlite_process
+from hewitt.persistence import _sqlite_sql as sqlite_sql
 from hewitt.persistence._sqlite_process import ProcessWriter, writer_command
-from hewitt.persistence._sqlite_sql import connect
+from hewitt.persistence._sqlite_sql import JournalConnection, connect
 
+from .bank import Account, Command, Deposit, GetBalance, bank_codec
 from .conftest import Backend
 from .pgserver import PostgresServer
 
@@ -555,3 +561,174 @@ async def test_sqlite_a_dropped_journal_leaks_no_process_thread_nor_descriptor(
     reopened = SqliteJournal(path)
     assert await reopened.highest_sequence_nr("a") == 1
     await reopened.close()
+
+
+# ----------------------------------------------------------------------
+# Appends in doubt: committed, but the outcome never came back
+
+#: A doomed append: of event 2 of a persistence id that says "doomed". The
+#: writer process of ``doomed_writer`` runs the real writer, but kills itself
+#: right after the COMMIT of the first batch with a doomed append, before
+#: its reply (once: the marker file remembers it, so the next writer works).
+_DOOMED_WRITER = """
+import os, runpy, signal, sys
+boot = runpy.run_path(sys.argv[1], run_name="boot")
+arguments = boot["prepare"](sys.argv[1:])
+import hewitt.persistence._sqlite_worker as worker
+write_batch = worker.write_batch
+def doomed(db, writes, before_commit):
+    results = write_batch(db, writes, before_commit)
+    doomed = any("doomed" in w[0] and any(e.sequence_nr == 2 for e in w[2]) for w in writes)
+    if doomed and not os.path.exists(MARKER):
+        open(MARKER, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return results
+worker.write_batch = doomed
+worker.main(arguments)
+"""
+
+
+@pytest.fixture
+def doomed_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite journals (writer="process") get the writer of _DOOMED_WRITER."""
+    script = tmp_path / "doomed_writer.py"
+    script.write_text(f"MARKER = {str(tmp_path / 'doomed.marker')!r}\n{_DOOMED_WRITER}")
+
+    def command(path: str, synchronous: Literal["FULL", "NORMAL", "EXTRA"]) -> list[str]:
+        real = writer_command(path, synchronous)
+        boot = real.index(next(a for a in real if a.endswith("_sqlite_boot.py")))
+        return [*real[:boot], str(script), *real[boot:]]
+
+    monkeypatch.setattr(sqlite_process, "writer_command", command)
+
+
+class _CommitThenFail(JournalConnection):
+    """A connection whose COMMIT of a batch with a doomed append takes effect
+    and then reports a disk I/O error (once)."""
+
+    doomed = True
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        cursor = super().execute(sql, parameters)
+        if sql == "COMMIT" and _CommitThenFail.doomed and self.batch_is_doomed:
+            _CommitThenFail.doomed = False
+            raise sqlite3.OperationalError("disk I/O error")
+        if sql == "BEGIN IMMEDIATE":
+            self.batch_is_doomed = False
+        elif "hewitt_events" in sql and any(
+            isinstance(value, str) and "doomed" in value and parameters[i + 1] == 2
+            for i, value in enumerate(parameters[:-1])
+        ):
+            self.batch_is_doomed = True
+        return cursor
+
+
+@pytest.fixture
+def doomed_thread_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite journals (writer="thread") write through _CommitThenFail."""
+    _CommitThenFail.doomed = True
+    open_connection = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        kwargs["factory"] = _CommitThenFail
+        return open_connection(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_sql.sqlite3, "connect", connect)
+
+
+class _CommitThenLoseTheConnection(PostgresJournal):
+    """Its writer's COMMIT of a batch with a doomed append takes effect, then
+    the connection is reported lost (once)."""
+
+    doomed = True
+
+    async def _commit(self, connection: asyncpg.Connection) -> None:
+        await super()._commit(connection)
+        if self.doomed and self._batch_is_doomed:
+            self.doomed = False
+            raise ConnectionResetError("connection reset by peer")
+
+    async def _write_batch(self, writes: list[Any]) -> list[BaseException | None]:
+        self._batch_is_doomed = any(
+            "doomed" in w[0] and any(e.sequence_nr == 2 for e in w[2]) for w in writes
+        )
+        return await super()._write_batch(writes)
+
+
+def doomed_journal(backend: Backend) -> Journal:
+    """A journal of ``backend`` whose first doomed append commits and loses
+    its outcome, the way that backend can."""
+    if backend.name == "sqlite":
+        return backend.journal()  # with the doomed_writer fixture
+    if backend.name == "sqlite-thread":
+        return backend.journal()  # with the doomed_thread_writer fixture
+    dsn, schema = backend.location.split("|")
+    journal = _CommitThenLoseTheConnection(dsn, schema=schema)
+    backend._opened.append(journal)
+    return journal
+
+
+@pytest.fixture
+def doomed_backend(durable_backend: Backend, request: pytest.FixtureRequest) -> Backend:
+    if durable_backend.name == "sqlite":
+        request.getfixturevalue("doomed_writer")
+    elif durable_backend.name == "sqlite-thread":
+        request.getfixturevalue("doomed_thread_writer")
+    return durable_backend
+
+
+async def test_an_append_committed_whose_outcome_was_lost_is_in_doubt(
+    doomed_backend: Backend,
+) -> None:
+    # The SQLite writer process killed after its COMMIT, before its reply; a
+    # COMMIT that took effect and reported an error; the connection to
+    # PostgreSQL lost during the COMMIT.
+    journal = doomed_journal(doomed_backend)
+    await journal.append("a", 0, [event("a", 1)])
+    with pytest.raises(AppendInDoubt) as caught:
+        await journal.append("doomed", 0, [event("doomed", 1), event("doomed", 2)])
+    failure = caught.value
+    assert (failure.persistence_id, failure.first_sequence_nr, failure.last_sequence_nr) == (
+        "doomed",
+        1,
+        2,
+    )
+    assert "events 1..2 of 'doomed' is unknown" in str(failure)
+    assert "may or may not be committed" in str(failure)
+    # It was committed: the journal has the truth. And the journal goes on.
+    assert await journal.highest_sequence_nr("doomed") == 2
+    await journal.append("doomed", 2, [event("doomed", 3)])
+    await journal.append("a", 1, [event("a", 2)])
+    assert [await journal.highest_sequence_nr(p) for p in ("a", "doomed")] == [2, 3]
+
+
+async def test_a_failure_before_the_commit_is_not_in_doubt(tmp_path: Path) -> None:
+    # Nothing was written: an ordinary failure (the actor retries the command).
+    journal = SqliteJournal(tmp_path / "no such folder" / "j.db")
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        await journal.append("a", 0, [event("a", 1)])
+    assert not isinstance(caught.value, AppendInDoubt)
+    await journal.close()
+
+
+async def test_a_persistent_actor_never_persists_a_command_in_doubt_twice(
+    doomed_backend: Backend,
+) -> None:
+    # The deposit of 50 is committed, its outcome lost. A blind retry by the
+    # default RESTART used to persist it again (balance 200, three events).
+    system = ActorSystem("bank")
+    await system.start()
+    persistence = Persistence.install(
+        system, doomed_journal(doomed_backend), doomed_backend.snapshots(), bank_codec()
+    )
+    try:
+        account: ActorRef[Command] = system.spawn(Account, "doomed")
+        assert await account.ask(Deposit(100)) == 100
+        with pytest.raises(AppendInDoubt, match=r"event 2 of 'account-doomed' is unknown"):
+            await account.ask(Deposit(50))
+        assert await account.ask(GetBalance()) == 150  # recovered: the truth
+        assert await persistence.journal.highest_sequence_nr("account-doomed") == 2
+        assert await account.ask(Deposit(1)) == 151
+    finally:
+        await system.shutdown()
+        await persistence.close()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 import pytest
 
-from hewitt import ActorRef, ActorSystem
+from hewitt import ActorRef, ActorSystem, DeadLetter
 from hewitt.persistence import (
+    AppendInDoubt,
     ConcurrencyConflict,
     IdempotencyRecord,
     Journal,
@@ -26,6 +28,7 @@ from hewitt.persistence import (
     StoredEvent,
     StoredSnapshot,
 )
+from hewitt.testing import TestProbe
 
 from .bank import INSUFFICIENT_FUNDS, Account, Command, Deposit, GetBalance, Withdraw, bank_codec
 from .conftest import Backend
@@ -463,6 +466,90 @@ async def test_a_duplicate_idempotency_key_replies_the_original_and_writes_nothi
         assert await account.ask(Withdraw(30, idempotency_key="w-1")) == 70
         assert await account.ask(GetBalance()) == 70
         assert await persistence.journal.highest_sequence_nr("account-x") == 2
+    finally:
+        await system.shutdown()
+        await persistence.close()
+
+
+class LosesOutcomes(Journal):
+    """Delegates to ``inner``; the next ``lose`` appends end in doubt: the
+    append commits (``commit=True``) or not, and its outcome is lost."""
+
+    def __init__(self, inner: Journal) -> None:
+        self.inner = inner
+        self.lose: list[bool] = []  # commit or not, for each next append
+
+    async def append(
+        self,
+        persistence_id: str,
+        expected_sequence_nr: int,
+        events: Sequence[StoredEvent],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        if not self.lose:
+            await self.inner.append(persistence_id, expected_sequence_nr, events, idempotency)
+            return
+        if self.lose.pop(0):
+            await self.inner.append(persistence_id, expected_sequence_nr, events, idempotency)
+        raise AppendInDoubt(persistence_id, expected_sequence_nr, len(events), "lost (a test)")
+
+    def read_events(
+        self, persistence_id: str, from_sequence_nr: int = 1, to_sequence_nr: int | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        return self.inner.read_events(persistence_id, from_sequence_nr, to_sequence_nr)
+
+    async def highest_sequence_nr(self, persistence_id: str) -> int:
+        return await self.inner.highest_sequence_nr(persistence_id)
+
+    async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:
+        await self.inner.delete_events_up_to(persistence_id, sequence_nr)
+
+    async def read_by_tag(
+        self, tag: str, after_offset: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        return await self.inner.read_by_tag(tag, after_offset, limit)
+
+    async def find_idempotency(
+        self, persistence_id: str, key: str, not_before: float
+    ) -> IdempotencyRecord | None:
+        return await self.inner.find_idempotency(persistence_id, key, not_before)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
+async def test_a_command_whose_append_is_in_doubt_fails_is_not_retried_and_the_truth_is_recovered(
+    backend: Backend, committed: bool
+) -> None:
+    # docs/persistence.md, "Appends in doubt". A blind retry (the default
+    # RESTART retries the failed message) used to persist the committed
+    # deposit twice: balance 200.
+    journal = LosesOutcomes(backend.journal())
+    system = ActorSystem("bank")
+    await system.start()
+    persistence = Persistence.install(system, journal, backend.snapshots(), bank_codec())
+    probe = TestProbe(system)
+    try:
+        account: ActorRef[Command] = system.spawn(Account, "x")
+        assert await account.ask(Deposit(100)) == 100
+        journal.lose.append(committed)
+        with pytest.raises(AppendInDoubt) as caught:
+            await account.ask(Deposit(50))
+        assert (caught.value.persistence_id, caught.value.first_sequence_nr) == ("account-x", 2)
+        assert "is unknown" in str(caught.value)
+        truth = 150 if committed else 100
+        assert await account.ask(GetBalance()) == truth  # recovered before this
+        assert await journal.highest_sequence_nr("account-x") == (2 if committed else 1)
+        assert await account.ask(Deposit(1)) == truth + 1
+        # A told command in doubt is a dead letter (no reply comes), not a retry.
+        system.event_stream.subscribe(probe.ref, DeadLetter)
+        journal.lose.append(committed)
+        account.tell(Deposit(7), probe.ref)
+        letter = await probe.expect_message(DeadLetter)
+        assert letter.message == Deposit(7) and "is unknown" in letter.reason
+        assert await account.ask(GetBalance()) == truth + 1 + (7 if committed else 0)
+        assert probe.pending == 0
     finally:
         await system.shutdown()
         await persistence.close()
