@@ -199,8 +199,9 @@ def check_append(
     idempotency: IdempotencyRecord | None,
 ) -> None:
     """ValueError unless ``events`` belong to ``persistence_id``, are numbered
-    ``expected_sequence_nr + 1`` on, and carry bytes payloads and str tags (a
-    caller's bug, not a conflict: refused before anything is written)."""
+    ``expected_sequence_nr + 1`` on, and carry bytes payloads and str tags
+    without NUL characters (a caller's bug, not a conflict: refused before
+    anything is written, on every backend)."""
     number = expected_sequence_nr
     for event in events:
         number += 1
@@ -220,6 +221,12 @@ def check_append(
                 raise ValueError(
                     f"journal: event {number} of {persistence_id!r} ({event.type_name!r}) has "
                     f"the tag {tag!r} of type {type(tag).__name__}; tags are str"
+                )
+            if "\x00" in tag:
+                raise ValueError(
+                    f"journal: event {number} of {persistence_id!r} ({event.type_name!r}) has "
+                    f"the tag {tag!r}, with a NUL character; tags are text without NUL "
+                    "(PostgreSQL cannot store it)"
                 )
     if idempotency is not None and idempotency.persistence_id != persistence_id:
         raise ValueError(

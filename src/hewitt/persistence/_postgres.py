@@ -361,13 +361,16 @@ class PostgresJournal(Journal):
         asyncpg = _asyncpg()
         connection = await self._connection()
         try:
-            await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
+            await connection.execute(
+                f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock}); SAVEPOINT batch"
+            )
             try:
                 results = await self._write_together(connection, writes)
-            except asyncpg.PostgresError:
-                # A row the checks did not foresee: one write per savepoint.
-                await connection.execute("ROLLBACK")
-                await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
+            except (asyncpg.PostgresError, ValueError):  # ValueError: refused by asyncpg itself
+                # A row the checks did not foresee (a UNIQUE violation from a
+                # writer that does not take the lock, a value the server
+                # refuses): one write per savepoint, each failing alone.
+                await connection.execute("ROLLBACK TO SAVEPOINT batch")
                 results = [await self._write_one(connection, write) for write in writes]
             try:
                 await self._commit(connection)
@@ -415,22 +418,32 @@ class PostgresJournal(Journal):
     async def _write_one(
         self, connection: asyncpg.Connection, write: _Write
     ) -> BaseException | None:
+        """The slow path: one write in its own savepoint (statements, not
+        ``connection.transaction()``, which asyncpg refuses inside the
+        transaction that BEGIN started)."""
         asyncpg = _asyncpg()
         pid, expected, _, _ = write
+        await connection.execute("SAVEPOINT write")
         try:
-            async with connection.transaction():  # a savepoint
-                found = await connection.fetchval(
-                    f"SELECT sequence_nr FROM {self._s}.hewitt_highest WHERE persistence_id = $1",
-                    pid,
-                )
-                if (found or 0) != expected:
-                    return ConcurrencyConflict(pid, expected + 1)
+            found = await connection.fetchval(
+                f"SELECT sequence_nr FROM {self._s}.hewitt_highest WHERE persistence_id = $1",
+                pid,
+            )
+            if (found or 0) != expected:
+                failure: BaseException | None = ConcurrencyConflict(pid, expected + 1)
+            else:
                 await connection.fetchval(self._sql_write, *_columns([write]))
+                failure = None
         except asyncpg.UniqueViolationError:
-            return ConcurrencyConflict(pid, expected + 1)
-        except asyncpg.PostgresError as exc:
-            return PersistenceError(f"journal: append to {pid!r} after {expected} refused: {exc}")
-        return None
+            failure = ConcurrencyConflict(pid, expected + 1)
+        except (asyncpg.PostgresError, ValueError) as exc:
+            failure = PersistenceError(
+                f"journal: append to {pid!r} after {expected} refused: {type(exc).__name__}: {exc}"
+            )
+        if failure is not None:
+            await connection.execute("ROLLBACK TO SAVEPOINT write")
+        await connection.execute("RELEASE SAVEPOINT write")
+        return failure
 
     # --- reads ------------------------------------------------------------
 

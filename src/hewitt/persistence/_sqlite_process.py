@@ -217,10 +217,15 @@ class ProcessWriter:
             return valid, frame(request_encoder.encode(valid))
 
     def _fail(self, requests: list[Request], exc: Exception) -> None:
+        what = (
+            f"the append to {requests[0].persistence_id!r} after {requests[0].expected_sequence_nr}"
+            if len(requests) == 1 and isinstance(requests[0], AppendRequest)
+            else "a request"
+        )
         failure = (
             exc
             if isinstance(exc, PersistenceError)
-            else PersistenceError(f"the SQLite journal {self.path!r} cannot send a request: {exc}")
+            else PersistenceError(f"the SQLite journal {self.path!r} cannot send {what}: {exc}")
         )
         if failure is not exc:
             failure.__cause__ = exc

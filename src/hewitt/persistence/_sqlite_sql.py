@@ -301,9 +301,10 @@ def write_batch(
         db.execute("SAVEPOINT batch")
         try:
             results = _write_together(db, writes)
-        except sqlite3.IntegrityError:
+        except _REFUSED_WRITE:
             # A row the checks did not foresee (a file also written by other
-            # code): write one at a time, each in its own savepoint.
+            # code), a value SQLite cannot hold: write one at a time, each in
+            # its own savepoint, so that each fails alone.
             db.execute("ROLLBACK TO batch")
             results = [_write_one(db, write) for write in writes]
         db.execute("RELEASE batch")
@@ -357,6 +358,18 @@ def begin(db: sqlite3.Connection, before_waiting: Callable[[], None]) -> None:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+
+#: What one write can make SQLite refuse, without harm to the others: a
+#: constraint, an integer out of range, a string that is not UTF-8 (lone
+#: surrogates), a value of a type it cannot bind.
+_REFUSED_WRITE = (
+    sqlite3.IntegrityError,
+    OverflowError,
+    ValueError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+)
 
 
 def _write_together(db: sqlite3.Connection, writes: list[Write]) -> list[BaseException | None]:
@@ -444,14 +457,16 @@ def _write_one(db: sqlite3.Connection, write: Write) -> BaseException | None:
                 _UPSERT_IDEMPOTENCY,
                 (pid, idempotency.key, idempotency.outcome, idempotency.timestamp),
             )
-    except (ConcurrencyConflict, sqlite3.IntegrityError) as exc:
+    except (ConcurrencyConflict, *_REFUSED_WRITE) as exc:
         db.execute("ROLLBACK TO w")
         db.execute("RELEASE w")
         if isinstance(exc, ConcurrencyConflict) or str(exc).startswith(
             "UNIQUE constraint failed: hewitt_events"
         ):
             return ConcurrencyConflict(pid, expected + 1)
-        return PersistenceError(f"journal: append to {pid!r} after {expected} refused: {exc}")
+        return PersistenceError(
+            f"journal: append to {pid!r} after {expected} refused: {type(exc).__name__}: {exc}"
+        )
     db.execute("RELEASE w")
     return None
 

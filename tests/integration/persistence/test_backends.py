@@ -109,25 +109,68 @@ async def test_sqlite_a_damaged_tags_column_names_the_row(tmp_path: Path) -> Non
     await journal.close()
 
 
-async def test_sqlite_rows_written_by_other_code_make_the_batch_fall_back(tmp_path: Path) -> None:
-    # hewitt_highest says 0 but event 1 exists (a file also written by other
-    # code): the UNIQUE constraint still refuses the duplicate, and the batch is
-    # redone one append per savepoint, so the other appends commit.
-    path = tmp_path / "j.db"
-    journal = SqliteJournal(path)
+async def _execute_behind_the_journal(backend: Backend, sql: str) -> None:
+    """Run ``sql`` on the backend's tables, as other code sharing them would."""
+    if backend.name.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(backend.location)) as db, db:
+            db.execute(sql)
+        return
+    dsn, schema = backend.location.split("|")
+    connection = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def test_rows_written_by_other_code_make_the_batch_fall_back(
+    durable_backend: Backend,
+) -> None:
+    # hewitt_highest says 0 but event 1 exists (tables also written by other
+    # code): the UNIQUE constraint still refuses the duplicate, and the batch
+    # is redone one append per savepoint, so the other appends commit.
+    # (PostgreSQL used to refuse the per-write savepoints inside the batch's
+    # transaction, failing the whole batch.)
+    journal = durable_backend.journal()
     await journal.append("a", 0, [event("a", 1)])
-    with contextlib.closing(sqlite3.connect(path)) as db, db:
-        db.execute("DELETE FROM hewitt_highest WHERE persistence_id = 'a'")
+    await _execute_behind_the_journal(
+        durable_backend, "DELETE FROM hewitt_highest WHERE persistence_id = 'a'"
+    )
     outcomes = await asyncio.gather(
         journal.append("a", 0, [event("a", 1)]),
         journal.append("b", 0, [event("b", 1, "t")]),
+        journal.append("c", 0, [event("c", 1)]),
         return_exceptions=True,
     )
-    assert isinstance(outcomes[0], ConcurrencyConflict)
-    assert outcomes[1] is None
-    assert await journal.highest_sequence_nr("b") == 1
+    assert isinstance(outcomes[0], ConcurrencyConflict), outcomes
+    assert outcomes[1:] == [None, None]
+    assert [await journal.highest_sequence_nr(p) for p in "bc"] == [1, 1]
     assert [e for _, e in await journal.read_by_tag("t", 0, 10)] == [event("b", 1, "t")]
-    await journal.close()
+
+
+async def test_one_append_the_store_refuses_fails_alone_in_its_batch(
+    durable_backend: Backend,
+) -> None:
+    # Values that pass the journal's checks but not the store's: a number out
+    # of the range of its integers; in PostgreSQL, a NUL in a text column.
+    journal = durable_backend.journal()
+    await journal.append("warm", 0, [event("warm", 1)])  # connected, schema made
+    refused = {"huge": [event("huge", 1), StoredEvent("huge", 2, "T", 2**70, b"", ())]}
+    if durable_backend.name == "postgres":
+        refused["nul\x00id"] = [event("nul\x00id", 1)]
+    outcomes = await asyncio.gather(
+        journal.append("ok-1", 0, [event("ok-1", 1, "t")]),
+        *(journal.append(pid, 0, events) for pid, events in refused.items()),
+        journal.append("ok-2", 0, [event("ok-2", 1)]),
+        return_exceptions=True,
+    )
+    assert outcomes[0] is None and outcomes[-1] is None, outcomes
+    for failure, pid in zip(outcomes[1:-1], refused, strict=True):
+        assert isinstance(failure, (PersistenceError, ValueError)), outcomes
+        assert not isinstance(failure, (ConcurrencyConflict, AppendInDoubt))
+        assert repr(pid) in str(failure), failure
+    assert [await journal.highest_sequence_nr(p) for p in ("ok-1", "ok-2", "huge")] == [1, 1, 0]
+    await journal.append("ok-1", 1, [event("ok-1", 2)])  # the writer goes on
 
 
 def test_sqlite_opening_a_new_file_waits_out_a_lock_instead_of_failing(tmp_path: Path) -> None:

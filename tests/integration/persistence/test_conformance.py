@@ -70,10 +70,12 @@ async def test_an_event_with_a_bad_tag_or_payload_is_refused_and_the_others_go_t
     journal = backend.journal()
     bad_tag = StoredEvent("a", 1, "Test", 1, b"x", ("t", 42), NOW)  # type: ignore[arg-type]
     bad_payload = StoredEvent("b", 1, "Test", 1, "x", (), NOW)  # type: ignore[arg-type]
+    nul_tag = StoredEvent("d", 1, "Test", 1, b"x", ("t", "a\x00b"), NOW)
     outcomes = await asyncio.gather(
         journal.append("a", 0, [bad_tag]),
         journal.append("b", 0, [bad_payload]),
         journal.append("c", 0, [event("c", 1, "t")]),
+        journal.append("d", 0, [nul_tag]),
         return_exceptions=True,
     )
     assert isinstance(outcomes[0], ValueError)
@@ -81,7 +83,10 @@ async def test_an_event_with_a_bad_tag_or_payload_is_refused_and_the_others_go_t
     assert isinstance(outcomes[1], ValueError)
     assert "payloads are bytes" in str(outcomes[1])
     assert outcomes[2] is None
+    assert isinstance(outcomes[3], ValueError)
+    assert "event 1 of 'd'" in str(outcomes[3]) and "NUL character" in str(outcomes[3])
     assert await events_of(journal, "a") == await events_of(journal, "b") == []
+    assert await events_of(journal, "d") == []
     assert await events_of(journal, "c") == [event("c", 1, "t")]
 
 
