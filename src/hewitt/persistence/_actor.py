@@ -252,6 +252,7 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
 
     async def _deduplicated(self, command: C, key: str) -> None:
         persistence = self._persistence
+        await persistence.purge_idempotency_if_due()
         record = await persistence.journal.find_idempotency(
             self.persistence_id, key, now() - persistence.idempotency_window
         )

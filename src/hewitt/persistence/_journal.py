@@ -75,6 +75,12 @@ class Journal(ABC):
         written at or after ``not_before`` (the window)."""
 
     @abstractmethod
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        """Delete the idempotency records (of every persistence id) written
+        before ``not_before``: those the window has forgotten
+        (``Persistence`` calls it now and then)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release connections and threads."""
 
@@ -163,6 +169,13 @@ class InMemoryJournal(Journal):
     ) -> IdempotencyRecord | None:
         record = self._idempotency.get((persistence_id, key))
         return record if record is not None and record.timestamp >= not_before else None
+
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        self._idempotency = {
+            key: record
+            for key, record in self._idempotency.items()
+            if record.timestamp >= not_before
+        }
 
     async def close(self) -> None:
         pass

@@ -493,6 +493,12 @@ class PostgresJournal(Journal):
                 sequence_nr,
             )
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        pool = await self._reads.get()
+        await pool.execute(
+            f"DELETE FROM {self._s}.hewitt_idempotency WHERE timestamp < $1", not_before
+        )
+
     async def read_by_tag(
         self, tag: str, after_offset: int, limit: int
     ) -> list[tuple[int, StoredEvent]]:

@@ -186,6 +186,9 @@ class SqliteJournal(Journal):
     async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:
         await self._writer.delete_events(persistence_id, sequence_nr)
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self._writer.delete_idempotency_before(not_before)
+
     async def read_by_tag(
         self, tag: str, after_offset: int, limit: int
     ) -> list[tuple[int, StoredEvent]]:

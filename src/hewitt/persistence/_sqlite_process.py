@@ -38,6 +38,7 @@ from ._sqlite_protocol import (
     AppendRequest,
     CloseRequest,
     DeleteRequest,
+    PurgeRequest,
     Reply,
     Request,
     frame,
@@ -106,6 +107,10 @@ class ProcessWriter:
     async def delete_events(self, persistence_id: str, sequence_nr: int) -> None:
         loop = self._bound_loop()
         await self._queue(loop, DeleteRequest(next(self._ids), persistence_id, sequence_nr))
+
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        loop = self._bound_loop()
+        await self._queue(loop, PurgeRequest(next(self._ids), not_before))
 
     def _queue(self, loop: asyncio.AbstractEventLoop, request: Request) -> asyncio.Future[None]:
         """Queue ``request`` for the next flush; its future."""

@@ -31,6 +31,13 @@ class DeleteRequest(msgspec.Struct, array_like=True, tag=1):
     sequence_nr: int
 
 
+class PurgeRequest(msgspec.Struct, array_like=True, tag=3):
+    """Delete the idempotency records written before ``not_before``."""
+
+    id: int
+    not_before: float
+
+
 class CloseRequest(msgspec.Struct, array_like=True, tag=2):
     """Commit what came before, reply, and exit (an explicit request, not only
     the end of the pipe: a forked child of the application may hold the pipe
@@ -39,7 +46,7 @@ class CloseRequest(msgspec.Struct, array_like=True, tag=2):
     id: int
 
 
-Request = AppendRequest | DeleteRequest | CloseRequest
+Request = AppendRequest | DeleteRequest | PurgeRequest | CloseRequest
 
 #: Reply kinds: done, a ConcurrencyConflict (``message`` is the persistence
 #: id), an error of sqlite3 (``name`` is its class, ``code`` and

@@ -471,6 +471,21 @@ def _write_one(db: sqlite3.Connection, write: Write) -> BaseException | None:
     return None
 
 
+def delete_idempotency_before(db: sqlite3.Connection, not_before: float) -> None:
+    """Delete the idempotency records (of every persistence id) written before
+    ``not_before``: a scan of the table (it has no index on the timestamp),
+    run once in a while (``Persistence.idempotency_purge_interval``)."""
+    check_file(db)
+    begin(db, lambda: None)
+    try:
+        db.execute("DELETE FROM hewitt_idempotency WHERE timestamp < ?", (not_before,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def delete_events(db: sqlite3.Connection, persistence_id: str, sequence_nr: int) -> None:
     check_file(db)
     begin(db, lambda: None)

@@ -19,6 +19,7 @@ from ._sqlite_sql import (
     check_synchronous,
     connect,
     delete_events,
+    delete_idempotency_before,
     in_doubt,
     write_batch,
 )
@@ -104,6 +105,9 @@ class ThreadWriter:
 
     async def delete_events(self, persistence_id: str, sequence_nr: int) -> None:
         await self.call(delete_events, persistence_id, sequence_nr)
+
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self.call(delete_idempotency_before, not_before)
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -40,6 +40,7 @@ from ._sqlite_protocol import (
     AppendRequest,
     CloseRequest,
     DeleteRequest,
+    PurgeRequest,
     Reply,
     Request,
     frame,
@@ -55,6 +56,7 @@ from ._sqlite_sql import (
     check_synchronous,
     connect,
     delete_events,
+    delete_idempotency_before,
     write_batch,
 )
 
@@ -148,7 +150,7 @@ class Worker:
             self.closing = True
             self.send([Reply(head.id)])
             return
-        if isinstance(head, DeleteRequest):
+        if isinstance(head, (DeleteRequest, PurgeRequest)):
             self.queue.popleft()
             self.send([reply_for(head.id, self.delete(head))])
             return
@@ -175,11 +177,14 @@ class Worker:
             outcomes = [exc] * len(appends)
         self.send([reply_for(a.id, o) for a, o in zip(appends, outcomes, strict=True)])
 
-    def delete(self, request: DeleteRequest) -> BaseException | None:
+    def delete(self, request: DeleteRequest | PurgeRequest) -> BaseException | None:
         try:
             if self.db is None:
                 self.db = connect(self.path, self.synchronous, writer=True)
-            delete_events(self.db, request.persistence_id, request.sequence_nr)
+            if isinstance(request, PurgeRequest):
+                delete_idempotency_before(self.db, request.not_before)
+            else:
+                delete_events(self.db, request.persistence_id, request.sequence_nr)
         except Exception as exc:
             return exc
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import msgspec
@@ -320,6 +321,25 @@ async def test_idempotency_records_are_found_within_the_window(backend: Backend)
     assert await journal.find_idempotency("a", "k", NOW + 50) == newer
 
 
+async def test_idempotency_records_written_before_a_time_are_deleted(backend: Backend) -> None:
+    journal = backend.journal()
+    old_a = IdempotencyRecord("a", "old", b"\x01", NOW - 100)
+    old_b = IdempotencyRecord("b", "old", b"\x02", NOW - 100)
+    edge = IdempotencyRecord("a", "edge", b"\x03", NOW - 50)
+    fresh = IdempotencyRecord("b", "fresh", b"\x04", NOW)
+    await journal.append("a", 0, [event("a", 1)], old_a)
+    await journal.append("b", 0, [], old_b)
+    await journal.append("a", 1, [], edge)
+    await journal.append("b", 0, [event("b", 1)], fresh)
+    await journal.delete_idempotency_before(NOW - 50)
+    assert await journal.find_idempotency("a", "old", 0.0) is None
+    assert await journal.find_idempotency("b", "old", 0.0) is None
+    assert await journal.find_idempotency("a", "edge", 0.0) == edge  # at the edge: kept
+    assert await journal.find_idempotency("b", "fresh", 0.0) == fresh
+    assert await events_of(journal, "a") == [event("a", 1)]  # events untouched
+    assert [await journal.highest_sequence_nr(p) for p in "ab"] == [1, 1]
+
+
 # --- snapshots ------------------------------------------------------------------------------
 
 
@@ -519,6 +539,9 @@ class LosesOutcomes(Journal):
     ) -> IdempotencyRecord | None:
         return await self.inner.find_idempotency(persistence_id, key, not_before)
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self.inner.delete_idempotency_before(not_before)
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -555,6 +578,43 @@ async def test_a_command_whose_append_is_in_doubt_fails_is_not_retried_and_the_t
         assert letter.message == Deposit(7) and "is unknown" in letter.reason
         assert await account.ask(GetBalance()) == truth + 1 + (7 if committed else 0)
         assert probe.pending == 0
+    finally:
+        await system.shutdown()
+        await persistence.close()
+
+
+async def test_expired_idempotency_records_are_deleted_as_keyed_commands_come(
+    backend: Backend,
+) -> None:
+    # docs/persistence.md, "Idempotency": records older than the window are
+    # deleted (every persistence id's), at most once per purge interval.
+    journal = backend.journal()
+    expired = IdempotencyRecord("account-old", "k", b"\x01", time.time() - 7200)
+    kept = IdempotencyRecord("account-old", "recent", b"\x02", time.time() - 60)
+    await journal.append("account-old", 0, [], expired)
+    await journal.append("account-old", 0, [], kept)
+    system = ActorSystem("bank")
+    await system.start()
+    persistence = Persistence.install(
+        system, journal, backend.snapshots(), bank_codec(), idempotency_window=3600.0
+    )
+    assert persistence.idempotency_purge_interval == 3600.0
+    try:
+        account: ActorRef[Command] = system.spawn(Account, "x")
+        assert await account.ask(Deposit(5)) == 5  # no key: no purge
+        assert await journal.find_idempotency("account-old", "k", 0.0) == expired
+        assert await account.ask(Deposit(5, idempotency_key="d-1")) == 10
+        assert await journal.find_idempotency("account-old", "k", 0.0) is None
+        assert await journal.find_idempotency("account-old", "recent", 0.0) == kept
+        assert await account.ask(Deposit(5, idempotency_key="d-1")) == 10  # still found
+        # Within the interval nothing more is deleted; purge_idempotency runs now.
+        older = IdempotencyRecord("account-old", "k2", b"\x03", time.time() - 7200)
+        await journal.append("account-old", 0, [], older)
+        assert await account.ask(Deposit(5, idempotency_key="d-2")) == 15
+        assert await journal.find_idempotency("account-old", "k2", 0.0) == older
+        await persistence.purge_idempotency()
+        assert await journal.find_idempotency("account-old", "k2", 0.0) is None
+        assert await journal.find_idempotency("account-x", "d-2", 0.0) is not None
     finally:
         await system.shutdown()
         await persistence.close()
