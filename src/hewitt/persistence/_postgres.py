@@ -34,13 +34,12 @@ schema given to the constructor (default ``public``); ``SCHEMA_VERSION`` and
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
-
-import msgspec
 
 from ._fork import Owner
 from ._journal import Journal, SnapshotStore, check_append
@@ -59,11 +58,28 @@ if TYPE_CHECKING:
     import asyncpg
 
 
+#: Why a PostgreSQL store cannot work without asyncpg, and what to install.
+_NO_ASYNCPG = (
+    "{store} needs asyncpg, which is not installed: install hewitt with its "
+    "PostgreSQL extra, pip install 'hewitt[postgres]'"
+)
+
+
+def _require_asyncpg(store: str) -> None:
+    """PersistenceError naming the extra if asyncpg is missing (checked when a
+    store is constructed, without importing it)."""
+    if importlib.util.find_spec("asyncpg") is None:
+        raise PersistenceError(_NO_ASYNCPG.format(store=store))
+
+
 def _asyncpg() -> ModuleType:
     """asyncpg, imported on first use (it takes ~85 ms: not for every
-    ``import hewitt``)."""
-    import asyncpg
-
+    ``import hewitt``, nor for every ``import hewitt.persistence``): an
+    optional dependency, the extra ``hewitt[postgres]``."""
+    try:
+        import asyncpg
+    except ImportError as exc:
+        raise PersistenceError(_NO_ASYNCPG.format(store="a PostgreSQL store")) from exc
     return asyncpg
 
 
@@ -73,9 +89,6 @@ SCHEMA_VERSION = 1
 SynchronousCommit = Literal["on", "off", "local", "remote_write", "remote_apply"]
 
 _READ_CHUNK = 10_000
-_NO_TAGS = "[]"
-_tags_encoder = msgspec.json.Encoder()
-_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 _SCHEMA = """
@@ -268,6 +281,7 @@ class PostgresJournal(Journal):
         read_pool_size: int = 4,
         **connect_kwargs: Any,
     ) -> None:
+        _require_asyncpg("PostgresJournal")
         self._dsn = dsn
         self._schema = schema
         self._s = _quote_schema(schema)
@@ -613,6 +627,7 @@ class PostgresSnapshotStore(SnapshotStore):
     def __init__(
         self, dsn: str, *, schema: str = "public", pool_size: int = 2, **connect_kwargs: Any
     ) -> None:
+        _require_asyncpg("PostgresSnapshotStore")
         self._s = _quote_schema(schema)
         self._pool = _Pool(dsn, schema, pool_size, connect_kwargs)
 

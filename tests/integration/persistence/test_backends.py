@@ -775,3 +775,53 @@ async def test_a_persistent_actor_never_persists_a_command_in_doubt_twice(
     finally:
         await system.shutdown()
         await persistence.close()
+
+
+# ----------------------------------------------------------------------
+# asyncpg: the optional extra hewitt[postgres]
+
+
+def _python(code: str) -> str:
+    """What ``code`` prints in a new interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_importing_hewitt_persistence_imports_none_of_its_modules_nor_asyncpg() -> None:
+    # Only what a name needs, when it is used; asyncpg only for PostgreSQL.
+    added = _python(
+        "import sys, hewitt\n"
+        "before = set(sys.modules)\n"
+        "import hewitt.persistence\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    assert added == "['hewitt.persistence']\n"
+    used = _python(
+        "import sys\n"
+        "from hewitt.persistence import (\n"
+        "    Persistence, PersistentActor, PostgresJournal, SqliteJournal, SqliteSnapshotStore)\n"
+        "assert SqliteJournal.__module__ == 'hewitt.persistence'\n"
+        "print('asyncpg' in sys.modules)\n"
+    )
+    assert used == "False\n"
+
+
+def test_a_postgres_store_without_asyncpg_names_the_extra_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['asyncpg'] = None  # not installed\n"
+        "from hewitt.persistence import PersistenceError, PostgresJournal, PostgresSnapshotStore\n"
+        "for store in (PostgresJournal, PostgresSnapshotStore):\n"
+        "    try:\n"
+        "        store('postgresql://localhost/db')\n"
+        "    except PersistenceError as exc:\n"
+        "        print(exc)\n"
+    )
+    assert _python(code).splitlines() == [
+        f"{store} needs asyncpg, which is not installed: install hewitt with its "
+        "PostgreSQL extra, pip install 'hewitt[postgres]'"
+        for store in ("PostgresJournal", "PostgresSnapshotStore")
+    ]
