@@ -1,7 +1,10 @@
 """The writer process of a SQLite journal, and the protocol it speaks.
 
-``python -m hewitt.persistence._sqlite_worker PATH SYNCHRONOUS PARENT_PID``:
-requests come on stdin and replies go out on stdout, both as frames (a
+Started as ``python -S -P .../_sqlite_boot.py ... PATH SYNCHRONOUS PARENT_PID``
+(``_sqlite_boot`` imports this module without the ``hewitt`` package; keep
+its imports, and those of the modules it imports, to the standard library,
+msgspec and the writer's own modules): requests come on stdin and replies
+go out on stdout, both as frames (a
 4-byte little-endian length, then msgpack: typed structs, decoded with
 msgspec into exactly these types, never unpickled). The process owns the
 journal's only writing connection; it takes every request that has arrived,
@@ -9,6 +12,9 @@ writes the appends in one transaction (one fsync; see
 ``_sqlite_sql.write_batch``) and replies once it is committed. Big batches
 are written in two halves, so that the event loop runs the actors of the
 first half while the second commits.
+
+A batch whose COMMIT fails after it may have taken effect is answered
+IN_DOUBT for each of its appends (``AppendInDoubt`` in the application).
 
 It exits when stdin closes (the journal closed it, after its last request),
 and on Linux at once when its parent dies (``PR_SET_PDEATHSIG``): a killed
