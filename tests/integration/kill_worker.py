@@ -2,8 +2,9 @@
 
 Run as ``python kill_worker.py BACKEND TARGET SEED [--accounts N] [--clients K]``,
 where BACKEND is ``sqlite`` (TARGET: the database file) or ``postgres``
-(TARGET: a DSN, or ``DSN#SCHEMA`` for tables in SCHEMA). It recovers ``N``
-:class:`Account` actors from the store, writes ``ready`` on stdout, then ``K``
+(TARGET: a DSN, or ``DSN#SCHEMA`` for tables in SCHEMA). It spawns ``N``
+:class:`Account` actors on the store and writes ``recovering`` on stdout, then
+``recovered`` as each has recovered, then ``ready``; then ``K``
 clients send random deposits, withdrawals, transfers (a withdrawal, then a
 deposit) and deposits with a fee (one command, two events written together)
 until the process is killed — or stops by itself after ``--max-seconds``, so
@@ -205,6 +206,12 @@ def open_stores(backend: str, target: str) -> tuple[Journal, SnapshotStore]:
 # ----------------------------------------------------------------------
 # What the worker writes
 
+#: The lines before the acknowledged events, in this order (``RECOVERED``
+#: once per account).
+RECOVERING = b"recovering\n"
+RECOVERED = b"recovered\n"
+READY = b"ready\n"
+
 
 class Ack(msgspec.Struct, frozen=True):
     """One acknowledged event: ``event`` is number ``sequence_nr`` of ``persistence_id``."""
@@ -275,9 +282,11 @@ async def run(
         refs: list[ActorRef[Command]] = [
             system.spawn(Account, account_id(i), name=account_id(i)) for i in range(accounts)
         ]
+        _write(RECOVERING)
         for ref in refs:  # recovered: the first reply comes after recovery
             await ref.ask(GetState(), timeout=30.0)
-        _write(b"ready\n")
+            _write(RECOVERED)
+        _write(READY)
         deadline = time.monotonic() + max_seconds
         await asyncio.gather(
             *(

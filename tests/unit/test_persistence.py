@@ -331,6 +331,9 @@ class GatedJournal(Journal):
     ) -> IdempotencyRecord | None:
         return await self.inner.find_idempotency(persistence_id, key, not_before)
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self.inner.delete_idempotency_before(not_before)
+
     async def close(self) -> None:
         await self.inner.close()
 

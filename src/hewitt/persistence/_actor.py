@@ -11,9 +11,17 @@ from typing import Any, ClassVar, Final, Generic, TypeVar
 import msgspec
 
 from .._runtime._actor import Actor
+from .._runtime._ref import _Promise  # kernel hook: failing an ask (see docs/persistence.md)
 from ._extension import Persistence
-from ._journal import IdempotencyRecord, now
-from ._records import RecoveryError, StoredEvent, StoredSnapshot, UnknownEventType
+from ._journal import now
+from ._records import (
+    AppendInDoubt,
+    IdempotencyRecord,
+    RecoveryError,
+    StoredEvent,
+    StoredSnapshot,
+    UnknownEventType,
+)
 
 C = TypeVar("C")
 E = TypeVar("E")
@@ -104,6 +112,7 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
     sequence_nr: int = 0
     _last_snapshot_nr: int = 0
     _last_snapshot_at: float = 0.0
+    _recovery_due: bool = False  # an append was in doubt: recover before the next message
 
     @abstractmethod
     def empty_state(self) -> S:
@@ -216,6 +225,8 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         refusal) is answered at once; otherwise this returns the coroutine that
         awaits the journal, and commands that arrive meanwhile wait in order.
         """
+        if self._recovery_due:
+            return self._recover_then_receive(command)
         key = self.idempotency_key(command)
         if key is not None:
             return self._deduplicated(command, key)
@@ -226,10 +237,22 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
             if reply is not _NO_REPLY and sender is not None:
                 sender.tell(reply, self.context.self)
             return None
-        return self._persist(effect, None)
+        return self._persist(effect, None, command)
+
+    async def _recover_then_receive(self, command: C) -> None:
+        """The previous append was in doubt: recover the truth from the
+        journal, then handle ``command`` on it. (If recovery fails here,
+        this command fails, and its retry after the restart is safe: it
+        has not run.)"""
+        await self._recover()
+        self._recovery_due = False
+        handling = self.receive(command)
+        if handling is not None:
+            await handling
 
     async def _deduplicated(self, command: C, key: str) -> None:
         persistence = self._persistence
+        await persistence.purge_idempotency_if_due()
         record = await persistence.journal.find_idempotency(
             self.persistence_id, key, now() - persistence.idempotency_window
         )
@@ -239,11 +262,11 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
             if replied and sender is not None:
                 sender.tell(original, self.context.self)
             return
-        persisting = self._persist(self.on_command(self.state, command), key)
+        persisting = self._persist(self.on_command(self.state, command), key, command)
         if persisting is not None:
             await persisting
 
-    def _persist(self, effect: Effect[E], key: str | None) -> Awaitable[None] | None:
+    def _persist(self, effect: Effect[E], key: str | None, command: C) -> Awaitable[None] | None:
         """Encode the events, compute the state and the reply, and start the
         append. The common case (no snapshot due) returns the journal's future
         with a callback that applies the state and replies: no task per command."""
@@ -277,17 +300,39 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         appended = persistence.journal.append_soon(pid, self.sequence_nr, stored, idempotency)
         if self._snapshot_due(effect.snapshot, sequence_nr):
             return self._persist_and_snapshot(
-                appended, state, sequence_nr, reply, sender, effect.snapshot
+                appended, state, sequence_nr, reply, sender, effect.snapshot, command
             )
+        # The cell waits for ``done``, not for the append: an append in doubt
+        # must not fail the command (its retry could write it twice).
+        done = appended.get_loop().create_future()
 
         def persisted(future: asyncio.Future[None]) -> None:
-            if not future.cancelled() and future.exception() is None:
+            if future.cancelled():
+                done.cancel()
+                return
+            failure = future.exception()
+            if failure is None:
                 self._persisted(state, sequence_nr, reply, sender)
+                done.set_result(None)
+            elif isinstance(failure, AppendInDoubt):
+                self._in_doubt(failure, command, sender)
+                done.set_result(None)
+            else:  # nothing was written: the actor fails, the command is retried
+                done.set_exception(failure)
 
-        # Runs before the cell's own callback (added after it), which then
-        # starts on the next command, or handles the append's failure.
         appended.add_done_callback(persisted)
-        return appended
+        return done
+
+    def _in_doubt(self, failure: AppendInDoubt, command: Any, sender: Any) -> None:
+        """The command's append may or may not be committed: never
+        acknowledged, never run again; its ask fails with ``failure``, and
+        the actor recovers from the journal before its next message."""
+        logger.warning("%s: %s; recovering from the journal", self.context.self.path, failure)
+        self._recovery_due = True
+        if isinstance(sender, _Promise):
+            sender.fail(failure)
+        else:
+            self.context.system.dead_letter(command, sender, self.context.self, str(failure))
 
     def _persisted(self, state: S, sequence_nr: int, reply: Any, sender: Any) -> None:
         """The events are durable: apply the state, then acknowledge. An
@@ -312,8 +357,13 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         reply: Any,
         sender: Any,
         requested: bool,
+        command: Any,
     ) -> None:
-        await appended
+        try:
+            await appended
+        except AppendInDoubt as failure:
+            self._in_doubt(failure, command, sender)
+            return
         self._persisted(state, sequence_nr, reply, sender)
         await self._maybe_snapshot(requested)
 

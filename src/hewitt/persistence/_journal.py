@@ -7,18 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 
-import msgspec
-
-from ._records import ConcurrencyConflict, StoredEvent, StoredSnapshot
-
-
-class IdempotencyRecord(msgspec.Struct, frozen=True, gc=False):
-    """The outcome of a command with an idempotency key, written with its events."""
-
-    persistence_id: str
-    key: str
-    outcome: bytes
-    timestamp: float
+from ._records import ConcurrencyConflict, IdempotencyRecord, StoredEvent, StoredSnapshot
 
 
 class Journal(ABC):
@@ -84,6 +73,12 @@ class Journal(ABC):
     ) -> IdempotencyRecord | None:
         """The recorded outcome of ``key`` for ``persistence_id`` if it was
         written at or after ``not_before`` (the window)."""
+
+    @abstractmethod
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        """Delete the idempotency records (of every persistence id) written
+        before ``not_before``: those the window has forgotten
+        (``Persistence`` calls it now and then)."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -175,6 +170,13 @@ class InMemoryJournal(Journal):
         record = self._idempotency.get((persistence_id, key))
         return record if record is not None and record.timestamp >= not_before else None
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        self._idempotency = {
+            key: record
+            for key, record in self._idempotency.items()
+            if record.timestamp >= not_before
+        }
+
     async def close(self) -> None:
         pass
 
@@ -210,8 +212,9 @@ def check_append(
     idempotency: IdempotencyRecord | None,
 ) -> None:
     """ValueError unless ``events`` belong to ``persistence_id``, are numbered
-    ``expected_sequence_nr + 1`` on, and carry bytes payloads and str tags (a
-    caller's bug, not a conflict: refused before anything is written)."""
+    ``expected_sequence_nr + 1`` on, and carry bytes payloads and str tags
+    without NUL characters (a caller's bug, not a conflict: refused before
+    anything is written, on every backend)."""
     number = expected_sequence_nr
     for event in events:
         number += 1
@@ -231,6 +234,12 @@ def check_append(
                 raise ValueError(
                     f"journal: event {number} of {persistence_id!r} ({event.type_name!r}) has "
                     f"the tag {tag!r} of type {type(tag).__name__}; tags are str"
+                )
+            if "\x00" in tag:
+                raise ValueError(
+                    f"journal: event {number} of {persistence_id!r} ({event.type_name!r}) has "
+                    f"the tag {tag!r}, with a NUL character; tags are text without NUL "
+                    "(PostgreSQL cannot store it)"
                 )
     if idempotency is not None and idempotency.persistence_id != persistence_id:
         raise ValueError(

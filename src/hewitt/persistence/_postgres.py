@@ -34,17 +34,19 @@ schema given to the constructor (default ``public``); ``SCHEMA_VERSION`` and
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-import msgspec
-
-from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
+from ._fork import Owner
+from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
+    AppendInDoubt,
     ConcurrencyConflict,
+    IdempotencyRecord,
     PersistenceError,
     StoredEvent,
     StoredSnapshot,
@@ -56,11 +58,28 @@ if TYPE_CHECKING:
     import asyncpg
 
 
+#: Why a PostgreSQL store cannot work without asyncpg, and what to install.
+_NO_ASYNCPG = (
+    "{store} needs asyncpg, which is not installed: install hewitt with its "
+    "PostgreSQL extra, pip install 'hewitt[postgres]'"
+)
+
+
+def _require_asyncpg(store: str) -> None:
+    """PersistenceError naming the extra if asyncpg is missing (checked when a
+    store is constructed, without importing it)."""
+    if importlib.util.find_spec("asyncpg") is None:
+        raise PersistenceError(_NO_ASYNCPG.format(store=store))
+
+
 def _asyncpg() -> ModuleType:
     """asyncpg, imported on first use (it takes ~85 ms: not for every
-    ``import hewitt``)."""
-    import asyncpg
-
+    ``import hewitt``, nor for every ``import hewitt.persistence``): an
+    optional dependency, the extra ``hewitt[postgres]``."""
+    try:
+        import asyncpg
+    except ImportError as exc:
+        raise PersistenceError(_NO_ASYNCPG.format(store="a PostgreSQL store")) from exc
     return asyncpg
 
 
@@ -70,9 +89,6 @@ SCHEMA_VERSION = 1
 SynchronousCommit = Literal["on", "off", "local", "remote_write", "remote_apply"]
 
 _READ_CHUNK = 10_000
-_NO_TAGS = "[]"
-_tags_encoder = msgspec.json.Encoder()
-_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 _SCHEMA = """
@@ -210,12 +226,15 @@ class _Pool:
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
+        self.owner: Owner | None = None  # the process that opened the pool
 
     async def get(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
         if self._closed:
             raise PersistenceError("the PostgreSQL store is closed")
+        if self._pool is not None:
+            assert self.owner is not None
+            self.owner.check("the PostgreSQL store")
+            return self._pool
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
@@ -230,10 +249,13 @@ class _Pool:
                     await pool.close()
                     raise
                 self._pool = pool
+                self.owner = Owner()
         return self._pool
 
     async def close(self) -> None:
         self._closed = True
+        if self.owner is not None and not self.owner.here:
+            return  # a fork: the connections are the parent's
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -259,6 +281,7 @@ class PostgresJournal(Journal):
         read_pool_size: int = 4,
         **connect_kwargs: Any,
     ) -> None:
+        _require_asyncpg("PostgresJournal")
         self._dsn = dsn
         self._schema = schema
         self._s = _quote_schema(schema)
@@ -266,6 +289,7 @@ class PostgresJournal(Journal):
         self._connect_kwargs = connect_kwargs
         self._reads = _Pool(dsn, schema, read_pool_size, connect_kwargs)
         self._writer: asyncpg.Connection | None = None
+        self._owner: Owner | None = None  # the process that connected the writer
         self._write_lock = _lock_key(schema, "write")
         self._pending: list[tuple[_Write, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -284,6 +308,8 @@ class PostgresJournal(Journal):
     ) -> None:
         if self._closed:
             raise PersistenceError("the PostgreSQL journal is closed")
+        if self._owner is not None:
+            self._owner.check("the PostgreSQL journal")
         check_append(persistence_id, expected_sequence_nr, events, idempotency)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -298,6 +324,13 @@ class PostgresJournal(Journal):
                 batch, self._pending = self._pending, []
                 try:
                     results = await self._write_batch([write for write, _ in batch])
+                except _CommitInDoubt as doubt:
+                    results = [
+                        AppendInDoubt(write[0], write[1], len(write[2]), doubt.reason)
+                        if result is None
+                        else result
+                        for (write, _), result in zip(batch, doubt.results, strict=True)
+                    ]
                 except BaseException as exc:
                     for _, future in batch:
                         if future.done():
@@ -333,21 +366,34 @@ class PostgresJournal(Journal):
                 await writer.close()
                 raise
             self._writer = writer
+            self._owner = Owner()
         return writer
 
     async def _write_batch(self, writes: list[_Write]) -> list[BaseException | None]:
+        """One transaction for ``writes``; a result per write (None: written).
+        Raises _CommitInDoubt if the connection failed during the COMMIT."""
         asyncpg = _asyncpg()
         connection = await self._connection()
         try:
-            await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
+            await connection.execute(
+                f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock}); SAVEPOINT batch"
+            )
             try:
                 results = await self._write_together(connection, writes)
-            except asyncpg.PostgresError:
-                # A row the checks did not foresee: one write per savepoint.
-                await connection.execute("ROLLBACK")
-                await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_lock})")
+            except (asyncpg.PostgresError, ValueError):  # ValueError: refused by asyncpg itself
+                # A row the checks did not foresee (a UNIQUE violation from a
+                # writer that does not take the lock, a value the server
+                # refuses): one write per savepoint, each failing alone.
+                await connection.execute("ROLLBACK TO SAVEPOINT batch")
                 results = [await self._write_one(connection, write) for write in writes]
-            await connection.execute("COMMIT")
+            try:
+                await self._commit(connection)
+            except asyncpg.PostgresError:
+                raise  # the server answered: not committed
+            except Exception as exc:  # lost on the way: committed or not, nobody knows
+                raise _CommitInDoubt(
+                    results, f"the connection to PostgreSQL failed during COMMIT: {exc!r}"
+                ) from exc
         except BaseException:
             # Conflicts do not get here (they are results): this is a lost,
             # broken or interrupted connection, or a server in trouble. Never
@@ -357,6 +403,9 @@ class PostgresJournal(Journal):
             connection.terminate()
             raise
         return results
+
+    async def _commit(self, connection: asyncpg.Connection) -> None:
+        await connection.execute("COMMIT")
 
     async def _write_together(
         self, connection: asyncpg.Connection, writes: list[_Write]
@@ -383,22 +432,32 @@ class PostgresJournal(Journal):
     async def _write_one(
         self, connection: asyncpg.Connection, write: _Write
     ) -> BaseException | None:
+        """The slow path: one write in its own savepoint (statements, not
+        ``connection.transaction()``, which asyncpg refuses inside the
+        transaction that BEGIN started)."""
         asyncpg = _asyncpg()
         pid, expected, _, _ = write
+        await connection.execute("SAVEPOINT write")
         try:
-            async with connection.transaction():  # a savepoint
-                found = await connection.fetchval(
-                    f"SELECT sequence_nr FROM {self._s}.hewitt_highest WHERE persistence_id = $1",
-                    pid,
-                )
-                if (found or 0) != expected:
-                    return ConcurrencyConflict(pid, expected + 1)
+            found = await connection.fetchval(
+                f"SELECT sequence_nr FROM {self._s}.hewitt_highest WHERE persistence_id = $1",
+                pid,
+            )
+            if (found or 0) != expected:
+                failure: BaseException | None = ConcurrencyConflict(pid, expected + 1)
+            else:
                 await connection.fetchval(self._sql_write, *_columns([write]))
+                failure = None
         except asyncpg.UniqueViolationError:
-            return ConcurrencyConflict(pid, expected + 1)
-        except asyncpg.PostgresError as exc:
-            return PersistenceError(f"journal: append to {pid!r} after {expected} refused: {exc}")
-        return None
+            failure = ConcurrencyConflict(pid, expected + 1)
+        except (asyncpg.PostgresError, ValueError) as exc:
+            failure = PersistenceError(
+                f"journal: append to {pid!r} after {expected} refused: {type(exc).__name__}: {exc}"
+            )
+        if failure is not None:
+            await connection.execute("ROLLBACK TO SAVEPOINT write")
+        await connection.execute("RELEASE SAVEPOINT write")
+        return failure
 
     # --- reads ------------------------------------------------------------
 
@@ -448,6 +507,12 @@ class PostgresJournal(Journal):
                 sequence_nr,
             )
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        pool = await self._reads.get()
+        await pool.execute(
+            f"DELETE FROM {self._s}.hewitt_idempotency WHERE timestamp < $1", not_before
+        )
+
     async def read_by_tag(
         self, tag: str, after_offset: int, limit: int
     ) -> list[tuple[int, StoredEvent]]:
@@ -478,14 +543,30 @@ class PostgresJournal(Journal):
         return IdempotencyRecord(persistence_id, key, bytes(row[0]), row[1])
 
     async def close(self) -> None:
-        """Commit what is queued, then close the connections. Idempotent."""
+        """Commit what is queued, then close the connections. Idempotent. In
+        a forked child it only closes this copy (the connections are the
+        parent's)."""
         self._closed = True
+        if self._owner is not None and not self._owner.here:
+            return
+        if self._reads.owner is not None and not self._reads.owner.here:
+            return
         if self._flushing is not None:
             await asyncio.shield(self._flushing)
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.close()
         await self._reads.close()
+
+
+class _CommitInDoubt(Exception):
+    """The connection failed during a batch's COMMIT: the writes that passed
+    their checks (None in ``results``) may or may not be committed."""
+
+    def __init__(self, results: list[BaseException | None], reason: str) -> None:
+        super().__init__(reason)
+        self.results = results
+        self.reason = reason
 
 
 def _columns(writes: list[_Write]) -> list[list[Any]]:
@@ -546,6 +627,7 @@ class PostgresSnapshotStore(SnapshotStore):
     def __init__(
         self, dsn: str, *, schema: str = "public", pool_size: int = 2, **connect_kwargs: Any
     ) -> None:
+        _require_asyncpg("PostgresSnapshotStore")
         self._s = _quote_schema(schema)
         self._pool = _Pool(dsn, schema, pool_size, connect_kwargs)
 

@@ -1,4 +1,8 @@
-"""What journals and snapshot stores hold, and the errors they raise."""
+"""What journals and snapshot stores hold, and the errors they raise.
+
+The SQLite writer process imports this module (see ``_sqlite_boot``): keep
+its imports to the standard library, msgspec and ``_runtime._errors``.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,15 @@ class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     payload: bytes
     tags: tuple[str, ...] = ()
     timestamp: float = 0.0
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True, gc=False):
+    """The outcome of a command with an idempotency key, written with its events."""
+
+    persistence_id: str
+    key: str
+    outcome: bytes
+    timestamp: float
 
 
 class StoredSnapshot(msgspec.Struct, frozen=True):
@@ -48,6 +61,43 @@ class ConcurrencyConflict(PersistenceError):
         )
         self.persistence_id = persistence_id
         self.sequence_nr = sequence_nr
+
+
+class AppendInDoubt(PersistenceError):
+    """The outcome of an append is unknown: it may or may not be committed.
+
+    The journal lost track of it after sending it: the SQLite writer process
+    died, or the connection to PostgreSQL was lost, before the outcome came
+    back, or the commit itself reported an error. Retrying it blindly could
+    write its events twice; the journal holds the truth (a
+    ``PersistentActor`` fails the command's ask with this error and recovers
+    from the journal before its next message: docs/persistence.md).
+    """
+
+    def __init__(
+        self,
+        persistence_id: str,
+        expected_sequence_nr: int,
+        events: int,
+        reason: str,
+    ) -> None:
+        first = expected_sequence_nr + 1
+        last = expected_sequence_nr + events
+        what = (
+            f"events {first}..{last}"
+            if events > 1
+            else f"event {first}"
+            if events
+            else f"the idempotency record written after event {expected_sequence_nr}"
+        )
+        super().__init__(
+            f"journal: the outcome of appending {what} of {persistence_id!r} is unknown "
+            f"(in doubt: it may or may not be committed): {reason}"
+        )
+        self.persistence_id = persistence_id
+        self.first_sequence_nr = first
+        self.last_sequence_nr = last
+        self.reason = reason
 
 
 class RecoveryError(PersistenceError):

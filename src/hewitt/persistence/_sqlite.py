@@ -31,22 +31,26 @@ Schema: created on first use; ``SCHEMA_VERSION`` and ``migrate`` (in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
-from ._journal import IdempotencyRecord, Journal, SnapshotStore, check_append
+from ._fork import Owner
+from ._journal import Journal, SnapshotStore, check_append
 from ._records import (
+    IdempotencyRecord,
     PersistenceError,
     StoredEvent,
     StoredSnapshot,
     event_from_row,
 )
 from ._sqlite_process import ProcessWriter
-from ._sqlite_sql import Synchronous, check_synchronous, connect
+from ._sqlite_sql import JournalConnection, Synchronous, check_file, check_synchronous, connect
 from ._sqlite_thread import ThreadWriter
 
 #: Rows per read query (a long history is read in chunks).
@@ -61,33 +65,54 @@ class _Connection:
         self.path = str(path)
         self.synchronous = synchronous
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="hewitt-sqlite")
-        self.db: sqlite3.Connection | None = None
+        self.db: JournalConnection | None = None
         self.closed = False
+        self._owner: Owner | None = None  # the process that started the thread
 
     async def run(self, function: Callable[..., Any], *args: Any) -> Any:
         if self.closed:
             raise PersistenceError(f"the SQLite store {self.path!r} is closed")
+        if self._owner is None:
+            self._owner = Owner()
+        else:
+            self._owner.check(f"the SQLite store {self.path!r}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self._call, function, args)
 
     def _call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self.db is None:
             self.db = connect(self.path, self.synchronous)
+        else:
+            check_file(self.db)  # deleted underneath: no reads of a file that is gone
         return function(self.db, *args)
+
+    def _close_db(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-
-        def close() -> None:
-            if self.db is not None:
-                self.db.close()
-                self.db = None
-
+        if self._owner is not None and not self._owner.here:
+            return  # a fork: the thread is the parent's
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.executor, close)
+        await loop.run_in_executor(self.executor, self._close_db)
         self.executor.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """The store was dropped without being closed (its finalizer, from
+        any thread): its thread closes the connection and ends."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._owner is None:  # never used: no thread
+            self.executor.shutdown(wait=False)
+        elif self._owner.here:
+            with contextlib.suppress(RuntimeError):  # at exit: the threads have ended
+                self.executor.submit(self._close_db)
+            self.executor.shutdown(wait=False)
 
 
 class SqliteJournal(Journal):
@@ -96,8 +121,9 @@ class SqliteJournal(Journal):
     ``synchronous``: "FULL" (default: a returned append survives power loss),
     "NORMAL" (survives a crash of the process, not of the machine), "EXTRA".
     ``writer``: "process" (the default, except on Windows: the writes run in
-    a child process, off the GIL, started as soon as a loop runs) or "thread" (no
-    child process; slower under load). See docs/persistence-backends.md.
+    a child process, off the GIL, started at the journal's first read or
+    write, not when it is constructed) or "thread" (no child process; slower
+    under load). See docs/persistence-backends.md.
     """
 
     def __init__(
@@ -117,7 +143,8 @@ class SqliteJournal(Journal):
             else ThreadWriter(path, synchronous)
         )
         self._reader = _Connection(path, synchronous)
-        self._writer.warm_up()
+        # Dropped without close(): the writer and the reader thread still end.
+        weakref.finalize(self, _abandon, self._writer, self._reader)
 
     async def append(
         self,
@@ -159,6 +186,9 @@ class SqliteJournal(Journal):
     async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:
         await self._writer.delete_events(persistence_id, sequence_nr)
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self._writer.delete_idempotency_before(not_before)
+
     async def read_by_tag(
         self, tag: str, after_offset: int, limit: int
     ) -> list[tuple[int, StoredEvent]]:
@@ -179,6 +209,12 @@ class SqliteJournal(Journal):
         """Commit what is queued, then close both connections. Idempotent."""
         await self._writer.close()
         await self._reader.close()
+
+
+def _abandon(writer: ProcessWriter | ThreadWriter, *connections: _Connection) -> None:
+    writer.abandon()
+    for connection in connections:
+        connection.abandon()
 
 
 def _read_events(
@@ -229,6 +265,7 @@ class SqliteSnapshotStore(SnapshotStore):
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
         self._connection = _Connection(path, synchronous)
+        weakref.finalize(self, self._connection.abandon)
 
     async def save(self, snapshot: StoredSnapshot) -> None:
         await self._connection.run(_save_snapshot, snapshot)

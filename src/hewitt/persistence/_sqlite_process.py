@@ -7,10 +7,11 @@ event loop that runs the actors; the writer process (``_sqlite_worker``) does
 it on another core. The loop's share is one ``msgpack`` encoding per loop
 iteration for all the appends made in it, a pipe write, and the replies.
 
-The writer starts when the journal is created on a loop, or at its first read
-or write, and is bound to that loop;
-if it dies, the appends it had not confirmed fail (they may or may not be
-committed: recovery reads what is there) and the next write starts a new one.
+The writer starts at the journal's first read or write (recovery reads
+before the first append: by then the writer is starting), never when the
+journal is constructed, and is bound to that loop; if it dies, the appends
+it had not confirmed fail (they may or may not be committed: recovery reads
+what is there) and the next write starts a new one.
 """
 
 from __future__ import annotations
@@ -24,15 +25,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ._records import ConcurrencyConflict, PersistenceError
+import msgspec
+
+from ._fork import Owner
+from ._records import AppendInDoubt, ConcurrencyConflict, PersistenceError
 from ._sqlite_protocol import (
     CONFLICT,
+    IN_DOUBT,
     OK,
     PIPE_BYTES,
     SQLITE_ERROR,
     AppendRequest,
     CloseRequest,
     DeleteRequest,
+    PurgeRequest,
     Reply,
     Request,
     frame,
@@ -42,10 +48,29 @@ from ._sqlite_protocol import (
 )
 from ._sqlite_sql import Synchronous, Write, check_synchronous
 
-#: The directory holding the ``hewitt`` package, for the writer's imports.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+#: The writer's entry point, and the folder of the ``hewitt`` package it imports from.
+_BOOT = str(Path(__file__).with_name("_sqlite_boot.py"))
+_PACKAGE = str(Path(__file__).parent.parent)
 #: Seconds a writer whose loop is gone gets to commit and exit before it is killed.
 _EXIT_TIMEOUT = 10.0
+
+
+def writer_command(path: str, synchronous: Synchronous) -> list[str]:
+    """The command line of the writer process of the journal at ``path``
+    (``_sqlite_boot`` says why each part is there). Its environment is the
+    application's, unchanged."""
+    msgspec_root = os.path.dirname(os.path.dirname(os.path.abspath(msgspec.__file__)))
+    return [
+        sys.executable,
+        "-S",
+        "-P",
+        _BOOT,
+        _PACKAGE,
+        msgspec_root,
+        path,
+        synchronous,
+        str(os.getpid()),
+    ]
 
 
 class ProcessWriter:
@@ -59,12 +84,14 @@ class ProcessWriter:
         self._process: subprocess.Popen[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[None]] = {}
+        #: Request id -> its future and the request (for the error if the writer dies).
+        self._waiting: dict[int, tuple[asyncio.Future[None], Request]] = {}
         self._pending: list[Request] = []
         self._unsent = bytearray()
         self._received = bytearray()
         self._exited: asyncio.Future[int] | None = None
         self._sent_up_to = 0  # the id of the last request written to the pipe
+        self._owner: Owner | None = None  # the process that started a writer
 
     # ------------------------------------------------------------------
     # Requests
@@ -72,35 +99,37 @@ class ProcessWriter:
     def append(self, write: Write) -> asyncio.Future[None]:
         """Send ``write`` (with everything else appended in this loop
         iteration); the future is done once its batch is committed."""
+        loop = self._bound_loop()
         persistence_id, expected, events, idempotency = write
-        future, request_id = self._future()
-        self._pending.append(
-            AppendRequest(request_id, persistence_id, expected, events, idempotency)
-        )
-        return future
+        request = AppendRequest(next(self._ids), persistence_id, expected, events, idempotency)
+        return self._queue(loop, request)
 
     async def delete_events(self, persistence_id: str, sequence_nr: int) -> None:
-        future, request_id = self._future()
-        self._pending.append(DeleteRequest(request_id, persistence_id, sequence_nr))
-        await future
-
-    def _future(self) -> tuple[asyncio.Future[None], int]:
-        """A future for the request about to be queued, and its id."""
         loop = self._bound_loop()
+        await self._queue(loop, DeleteRequest(next(self._ids), persistence_id, sequence_nr))
+
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        loop = self._bound_loop()
+        await self._queue(loop, PurgeRequest(next(self._ids), not_before))
+
+    def _queue(self, loop: asyncio.AbstractEventLoop, request: Request) -> asyncio.Future[None]:
+        """Queue ``request`` for the next flush; its future."""
         future: asyncio.Future[None] = loop.create_future()
-        request_id = next(self._ids)
-        self._waiting[request_id] = future
+        self._waiting[request.id] = (future, request)
         if not self._pending:
             loop.call_soon(self._flush)
-        return future, request_id
+        self._pending.append(request)
+        return future
 
     def warm_up(self) -> None:
         """Start the writer now, on the running loop, if it is not running: the
-        journal does it when created on a loop and at every read (recovery
-        reads before the first append), so that an append does not wait for
-        a process to start (~0.15 s). Reads from another loop start nothing."""
+        journal does it at every read (recovery reads before the first
+        append), so that an append does not wait for the whole start of a
+        process. Reads from another loop start nothing."""
         if self.closed or self._process is not None:
             return
+        if self._owner is not None and not self._owner.here:
+            return  # a fork: the read reports it
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # created outside a loop: the first read or write starts it
@@ -115,6 +144,8 @@ class ProcessWriter:
     def _bound_loop(self) -> asyncio.AbstractEventLoop:
         if self.closed:
             raise PersistenceError(f"the SQLite journal {self.path!r} is closed")
+        if self._owner is not None:
+            self._owner.check(f"the SQLite journal {self.path!r}")
         loop = asyncio.get_running_loop()
         if self._loop is not None and loop is not self._loop:
             if not self._loop.is_closed():
@@ -128,23 +159,11 @@ class ProcessWriter:
         return loop
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, environment.get("PYTHONPATH")) if p
-        )
         try:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hewitt.persistence._sqlite_worker",
-                    self.path,
-                    self.synchronous,
-                    str(os.getpid()),
-                ],
+                writer_command(self.path, self.synchronous),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=environment,
             )
         except OSError as exc:  # no more processes, file descriptors, memory
             raise PersistenceError(
@@ -161,6 +180,8 @@ class ProcessWriter:
         self._process = process
         self._loop = loop
         self._exited = loop.create_future()
+        if self._owner is None:
+            self._owner = Owner()
         loop.add_reader(process.stdout.fileno(), self._readable)
 
     # ------------------------------------------------------------------
@@ -201,17 +222,22 @@ class ProcessWriter:
             return valid, frame(request_encoder.encode(valid))
 
     def _fail(self, requests: list[Request], exc: Exception) -> None:
+        what = (
+            f"the append to {requests[0].persistence_id!r} after {requests[0].expected_sequence_nr}"
+            if len(requests) == 1 and isinstance(requests[0], AppendRequest)
+            else "a request"
+        )
         failure = (
             exc
             if isinstance(exc, PersistenceError)
-            else PersistenceError(f"the SQLite journal {self.path!r} cannot send a request: {exc}")
+            else PersistenceError(f"the SQLite journal {self.path!r} cannot send {what}: {exc}")
         )
         if failure is not exc:
             failure.__cause__ = exc
         for request in requests:
-            future = self._waiting.pop(request.id, None)
-            if future is not None and not future.done():
-                future.set_exception(failure)
+            waiting = self._waiting.pop(request.id, None)
+            if waiting is not None and not waiting[0].done():
+                waiting[0].set_exception(failure)
 
     def _send(self, data: bytes) -> None:
         assert self._process is not None and self._process.stdin is not None
@@ -261,17 +287,19 @@ class ProcessWriter:
     def _settle(self, replies: list[Reply]) -> None:
         waiting = self._waiting
         for reply in replies:
-            future = waiting.pop(reply.id, None)
-            if future is None or future.done():  # cancelled meanwhile
+            entry = waiting.pop(reply.id, None)
+            if entry is None or entry[0].done():  # cancelled meanwhile
                 continue
             if reply.kind == OK:
-                future.set_result(None)
+                entry[0].set_result(None)
             else:
-                future.set_exception(self._error(reply))
+                entry[0].set_exception(self._error(reply, entry[1]))
 
-    def _error(self, reply: Reply) -> BaseException:
+    def _error(self, reply: Reply, request: Request) -> BaseException:
         if reply.kind == CONFLICT:
             return ConcurrencyConflict(reply.message, reply.sequence_nr)
+        if reply.kind == IN_DOUBT and isinstance(request, AppendRequest):
+            return _in_doubt(request, f"the SQLite journal {self.path!r}: {reply.message}")
         if reply.kind == SQLITE_ERROR:
             error_class = getattr(sqlite3, reply.name, None)
             if isinstance(error_class, type) and issubclass(error_class, sqlite3.Error):
@@ -297,15 +325,19 @@ class ProcessWriter:
         for stream in (process.stdin, process.stdout):
             if stream is not None:
                 stream.close()
-        failure = PersistenceError(
-            f"the SQLite writer process of {self.path!r} exited with code {code}; "
-            "appends it had not confirmed may or may not be committed"
+        reason = (
+            f"the SQLite writer process of {self.path!r} exited with code {code} "
+            "before it confirmed the append"
         )
         sent = [i for i in self._waiting if i <= self._sent_up_to]  # not the ones still queued
         for request_id in sent:
-            future = self._waiting.pop(request_id)
-            if not future.done():
-                future.set_exception(failure)
+            future, request = self._waiting.pop(request_id)
+            if future.done():
+                continue
+            if isinstance(request, AppendRequest):
+                future.set_exception(_in_doubt(request, reason))
+            else:  # a deletion: done again, harmlessly, if asked again
+                future.set_exception(PersistenceError(f"{reason}: {request!r}"))
         self._process = None
         if not self._exited.done():
             self._exited.set_result(code)
@@ -332,10 +364,13 @@ class ProcessWriter:
 
     async def close(self) -> None:
         """Send what is pending, let the writer commit it and exit; from
-        another thread's loop, this runs on the writer's own loop."""
+        another thread's loop, this runs on the writer's own loop. In a
+        forked child it only closes this copy (the writer is the parent's)."""
         if self.closed:
             return
         self.closed = True
+        if self._owner is not None and not self._owner.here:
+            return
         owner = self._loop
         if owner is not None and owner is not asyncio.get_running_loop():
             if owner.is_closed():
@@ -344,6 +379,38 @@ class ProcessWriter:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), owner))
             return
         await self._close()
+
+    def abandon(self) -> None:
+        """The journal was dropped without being closed (its finalizer, from
+        any thread): the writer commits what it was sent and exits, and its
+        pipes are closed once it has, without waiting here."""
+        if self.closed or self._process is None:
+            return
+        if self._owner is not None and not self._owner.here:
+            return  # the parent's writer
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._abandon)
+            except RuntimeError:  # closed meanwhile
+                pass
+            else:
+                return
+        self.closed = True
+        self._forget_loop()
+
+    def _abandon(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        process = self._process
+        if process is None:
+            return
+        assert process.stdin is not None
+        self._pending.append(CloseRequest(next(self._ids)))
+        self._flush()
+        if not self._unsent:
+            process.stdin.close()  # else _writable closes it once all is sent
 
     async def _close(self) -> None:
         process = self._process
@@ -358,6 +425,12 @@ class ProcessWriter:
             await self._exited
         closed = PersistenceError(f"the SQLite journal {self.path!r} is closed")
         waiting, self._waiting = self._waiting, {}
-        for future in waiting.values():  # queued after the writer died, never sent
+        for future, _ in waiting.values():  # queued after the writer died, never sent
             if not future.done():
                 future.set_exception(closed)
+
+
+def _in_doubt(request: AppendRequest, reason: str) -> AppendInDoubt:
+    return AppendInDoubt(
+        request.persistence_id, request.expected_sequence_nr, len(request.events), reason
+    )

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from ._journal import IdempotencyRecord
-from ._records import StoredEvent
+from ._records import IdempotencyRecord, StoredEvent
 
 #: Bytes asked of the pipe per read, and the pipe size asked of the kernel.
 PIPE_BYTES = 1 << 20
@@ -32,6 +31,13 @@ class DeleteRequest(msgspec.Struct, array_like=True, tag=1):
     sequence_nr: int
 
 
+class PurgeRequest(msgspec.Struct, array_like=True, tag=3):
+    """Delete the idempotency records written before ``not_before``."""
+
+    id: int
+    not_before: float
+
+
 class CloseRequest(msgspec.Struct, array_like=True, tag=2):
     """Commit what came before, reply, and exit (an explicit request, not only
     the end of the pipe: a forked child of the application may hold the pipe
@@ -40,12 +46,13 @@ class CloseRequest(msgspec.Struct, array_like=True, tag=2):
     id: int
 
 
-Request = AppendRequest | DeleteRequest | CloseRequest
+Request = AppendRequest | DeleteRequest | PurgeRequest | CloseRequest
 
 #: Reply kinds: done, a ConcurrencyConflict (``message`` is the persistence
 #: id), an error of sqlite3 (``name`` is its class, ``code`` and
-#: ``code_name`` its SQLite error code), any other error.
-OK, CONFLICT, SQLITE_ERROR, ERROR = 0, 1, 2, 3
+#: ``code_name`` its SQLite error code), any other error, an append whose
+#: outcome is unknown (``message`` says why: its batch's COMMIT failed).
+OK, CONFLICT, SQLITE_ERROR, ERROR, IN_DOUBT = 0, 1, 2, 3, 4
 
 
 class Reply(msgspec.Struct, array_like=True):

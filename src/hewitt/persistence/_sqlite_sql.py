@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,9 +16,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from ._journal import IdempotencyRecord
 from ._records import (
+    AppendInDoubt,
     ConcurrencyConflict,
+    IdempotencyRecord,
     PersistenceError,
     StoredEvent,
     encode_tags,
@@ -75,9 +77,63 @@ def check_synchronous(synchronous: str) -> None:
         raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
 
 
-def connect(path: str, synchronous: Synchronous, *, writer: bool = False) -> sqlite3.Connection:
-    """A connection in autocommit mode (we write BEGIN/COMMIT), schema in place."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+class JournalConnection(sqlite3.Connection):
+    """A connection that remembers the file it opened (``file``, absolute;
+    ``identity``: its device and inode, None for an in-memory database), so
+    that a file deleted or replaced underneath is noticed (``check_file``)."""
+
+    file = ""
+    identity: tuple[int, int] | None = None
+
+
+#: Seconds ``connect`` and ``begin`` retry a database that another connection
+#: holds locked ("database is locked") before they give up.
+BUSY_TIMEOUT = 10.0
+
+
+def connect(
+    path: str,
+    synchronous: Synchronous,
+    *,
+    writer: bool = False,
+    on_busy: Callable[[], None] | None = None,
+) -> JournalConnection:
+    """A connection in autocommit mode (we write BEGIN/COMMIT), schema in place.
+
+    Opening is retried while the file is locked for up to BUSY_TIMEOUT seconds
+    (``on_busy`` runs before each retry): SQLite answers "database is locked"
+    at once, without waiting for its busy timeout, when a connection switches
+    a new file to WAL while another one holds its write lock, which happens
+    when two connections open a new file at once."""
+    deadline = 0.0
+    pause = 0.0005
+    while True:
+        try:
+            return _open(path, synchronous, writer)
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            if on_busy is not None:
+                on_busy()
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + BUSY_TIMEOUT
+            elif now >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is SQLITE_BUSY or SQLITE_LOCKED (or an extended code of them)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _open(path: str, synchronous: Synchronous, writer: bool) -> JournalConnection:
+    db = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, factory=JournalConnection
+    )
     try:
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA journal_mode=WAL")
@@ -92,11 +148,44 @@ def connect(path: str, synchronous: Synchronous, *, writer: bool = False) -> sql
             db.execute("ROLLBACK")
             raise
         if writer:
-            db.execute("PRAGMA busy_timeout=0")  # _begin waits, not SQLite
+            db.execute("PRAGMA busy_timeout=0")  # begin waits, not SQLite
+        file = next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
+        if file:  # not in memory
+            db.file = file
+            db.identity = _identity(file)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _identity(file: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(file)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def check_file(db: sqlite3.Connection, after_commit: bool = False) -> None:
+    """PersistenceError if the file at the connection's path is no longer the
+    one it opened (deleted, or replaced by another): what it writes would go
+    into a file that nobody can open again. ``after_commit``: the batch just
+    committed went there."""
+    if not isinstance(db, JournalConnection) or db.identity is None:
+        return
+    if _identity(db.file) == db.identity:
+        return
+    file = db.file
+    what = (
+        "the batch just committed went into the file that is gone, not into the journal"
+        if after_commit
+        else "nothing is written into a file that is gone"
+    )
+    raise PersistenceError(
+        f"the SQLite journal file {file!r} was deleted or replaced while it was open: "
+        f"{what}; restore the file, or close the journal and open it again"
+    )
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -199,34 +288,59 @@ def write_batch(
 ) -> list[BaseException | None]:
     """One transaction for the whole batch (one fsync); each write succeeds or
     fails (ConcurrencyConflict) alone. ``before_commit`` runs just before the
-    COMMIT, and before waiting for another connection's write lock."""
+    COMMIT, and before waiting for another connection's write lock. Raises
+    CommitInDoubt when the COMMIT failed in a way that may have committed.
+
+    Raises PersistenceError, for the whole batch, if the journal's file was
+    deleted or replaced underneath (``check_file``): before the transaction
+    (nothing written), or after its COMMIT (written into the file that is
+    gone: never acknowledged as if it were in the journal)."""
+    check_file(db)
     begin(db, before_commit)
     try:
         db.execute("SAVEPOINT batch")
         try:
             results = _write_together(db, writes)
-        except sqlite3.IntegrityError:
+        except _REFUSED_WRITE:
             # A row the checks did not foresee (a file also written by other
-            # code): write one at a time, each in its own savepoint.
+            # code), a value SQLite cannot hold: write one at a time, each in
+            # its own savepoint, so that each fails alone.
             db.execute("ROLLBACK TO batch")
             results = [_write_one(db, write) for write in writes]
         db.execute("RELEASE batch")
         before_commit()
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                raise  # still open (busy): rolled back below, nothing committed
+            # Ended by the error (an I/O error or a full disk while syncing):
+            # its commit record may be in the WAL, and then it is there once
+            # the file is opened again.
+            raise CommitInDoubt(f"its COMMIT failed: {type(exc).__name__}: {exc}") from exc
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    check_file(db, after_commit=True)
     return results
 
 
-_BUSY_TIMEOUT = 10.0  # seconds the writer waits for another connection's write lock
+class CommitInDoubt(Exception):
+    """The COMMIT of a batch failed after it may have taken effect: the
+    outcome of every write in the batch is unknown (``AppendInDoubt``)."""
+
+
+def in_doubt(write: Write, reason: str) -> AppendInDoubt:
+    """The AppendInDoubt of ``write``."""
+    persistence_id, expected, events, _ = write
+    return AppendInDoubt(persistence_id, expected, len(events), reason)
 
 
 def begin(db: sqlite3.Connection, before_waiting: Callable[[], None]) -> None:
     """BEGIN IMMEDIATE on the writer connection (whose busy_timeout is 0):
     if another connection holds the write lock, run ``before_waiting`` (post
-    the held outcomes), then retry for up to _BUSY_TIMEOUT seconds."""
+    the held outcomes), then retry for up to BUSY_TIMEOUT seconds."""
     deadline = 0.0
     pause = 0.0005
     while True:
@@ -234,16 +348,28 @@ def begin(db: sqlite3.Connection, before_waiting: Callable[[], None]) -> None:
             db.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if not _locked(exc):
                 raise
             before_waiting()
             now = time.monotonic()
             if not deadline:
-                deadline = now + _BUSY_TIMEOUT
+                deadline = now + BUSY_TIMEOUT
             elif now >= deadline:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+
+#: What one write can make SQLite refuse, without harm to the others: a
+#: constraint, an integer out of range, a string that is not UTF-8 (lone
+#: surrogates), a value of a type it cannot bind.
+_REFUSED_WRITE = (
+    sqlite3.IntegrityError,
+    OverflowError,
+    ValueError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+)
 
 
 def _write_together(db: sqlite3.Connection, writes: list[Write]) -> list[BaseException | None]:
@@ -331,19 +457,37 @@ def _write_one(db: sqlite3.Connection, write: Write) -> BaseException | None:
                 _UPSERT_IDEMPOTENCY,
                 (pid, idempotency.key, idempotency.outcome, idempotency.timestamp),
             )
-    except (ConcurrencyConflict, sqlite3.IntegrityError) as exc:
+    except (ConcurrencyConflict, *_REFUSED_WRITE) as exc:
         db.execute("ROLLBACK TO w")
         db.execute("RELEASE w")
         if isinstance(exc, ConcurrencyConflict) or str(exc).startswith(
             "UNIQUE constraint failed: hewitt_events"
         ):
             return ConcurrencyConflict(pid, expected + 1)
-        return PersistenceError(f"journal: append to {pid!r} after {expected} refused: {exc}")
+        return PersistenceError(
+            f"journal: append to {pid!r} after {expected} refused: {type(exc).__name__}: {exc}"
+        )
     db.execute("RELEASE w")
     return None
 
 
+def delete_idempotency_before(db: sqlite3.Connection, not_before: float) -> None:
+    """Delete the idempotency records (of every persistence id) written before
+    ``not_before``: a scan of the table (it has no index on the timestamp),
+    run once in a while (``Persistence.idempotency_purge_interval``)."""
+    check_file(db)
+    begin(db, lambda: None)
+    try:
+        db.execute("DELETE FROM hewitt_idempotency WHERE timestamp < ?", (not_before,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def delete_events(db: sqlite3.Connection, persistence_id: str, sequence_nr: int) -> None:
+    check_file(db)
     begin(db, lambda: None)
     try:
         db.execute(

@@ -10,16 +10,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._fork import Owner
 from ._records import PersistenceError
-from ._sqlite_sql import Synchronous, Write, check_synchronous, connect, delete_events, write_batch
+from ._sqlite_sql import (
+    CommitInDoubt,
+    Synchronous,
+    Write,
+    check_synchronous,
+    connect,
+    delete_events,
+    delete_idempotency_before,
+    in_doubt,
+    write_batch,
+)
 
 
 class _Job:
-    """Work for the writer thread; ``future`` lives on the caller's loop."""
+    """Work for the writer thread; ``future`` lives on the caller's loop
+    (None: nobody waits for the outcome)."""
 
     __slots__ = ("future",)
 
-    def __init__(self, future: asyncio.Future[Any]) -> None:
+    def __init__(self, future: asyncio.Future[Any] | None) -> None:
         self.future = future
 
 
@@ -46,7 +58,7 @@ class _Close(_Job):
     __slots__ = ()
 
 
-_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+_Outcome = tuple[asyncio.Future[Any] | None, Any, BaseException | None]
 _SPLIT_AT = 64  # a batch this big with no outcomes held is written as two
 
 
@@ -63,14 +75,18 @@ class ThreadWriter:
         self._queue: list[_Job] = []
         self._idle = False
         self._thread: threading.Thread | None = None
+        self._owner: Owner | None = None  # the process that started the thread
         self.closed = False
 
     def submit(self, job: _Job) -> None:
         if self.closed:
             raise PersistenceError("the SQLite journal is closed")
+        if self._owner is not None:
+            self._owner.check(f"the SQLite journal {self.path!r}")
         with self._lock:  # the condition's lock (a plain Lock is cheaper to enter)
             self._queue.append(job)
             if self._thread is None:
+                self._owner = Owner()
                 self._thread = threading.Thread(
                     target=self._run, name="hewitt-sqlite-writer", daemon=True
                 )
@@ -90,6 +106,9 @@ class ThreadWriter:
     async def delete_events(self, persistence_id: str, sequence_nr: int) -> None:
         await self.call(delete_events, persistence_id, sequence_nr)
 
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self.call(delete_idempotency_before, not_before)
+
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(_Call(future, function, args))
@@ -98,12 +117,27 @@ class ThreadWriter:
     async def close(self) -> None:
         if self.closed:
             return
+        if self._owner is not None and not self._owner.here:  # a fork: the parent's thread
+            self.closed = True
+            return
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(_Close(future))
         self.closed = True
         await future
         assert self._thread is not None
         self._thread.join()
+
+    def abandon(self) -> None:
+        """The journal was dropped without being closed (its finalizer, from
+        any thread): the thread commits what is queued, closes its
+        connection and ends, without waiting here."""
+        if self.closed or self._owner is None or not self._owner.here:
+            return
+        self.closed = True
+        with self._lock:
+            self._queue.append(_Close(None))
+            if self._idle:
+                self._cond.notify()
 
     def _run(self) -> None:
         """The thread. Should it ever fail (a bug: storage errors are
@@ -166,6 +200,10 @@ class ThreadWriter:
                         if db is None:
                             db = connect(self.path, self.synchronous, writer=True)
                         results = write_batch(db, [a.write for a in appends], release)
+                    except CommitInDoubt as exc:
+                        outcomes.extend(
+                            (a.future, None, in_doubt(a.write, str(exc))) for a in appends
+                        )
                     except Exception as exc:
                         outcomes.extend((a.future, None, exc) for a in appends)
                     else:
@@ -198,7 +236,8 @@ def _post(outcomes: list[_Outcome]) -> None:
     """Hand outcomes to their loops: one wake-up of each loop per batch."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
     for outcome in outcomes:
-        by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        if outcome[0] is not None:
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
     for loop, group in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
             loop.call_soon_threadsafe(_settle, group)
@@ -206,7 +245,7 @@ def _post(outcomes: list[_Outcome]) -> None:
 
 def _settle(outcomes: list[_Outcome]) -> None:
     for future, result, error in outcomes:
-        if future.done():  # cancelled meanwhile
+        if future is None or future.done():  # cancelled meanwhile
             continue
         if error is None:
             future.set_result(result)

@@ -1,7 +1,10 @@
 """The writer process of a SQLite journal, and the protocol it speaks.
 
-``python -m hewitt.persistence._sqlite_worker PATH SYNCHRONOUS PARENT_PID``:
-requests come on stdin and replies go out on stdout, both as frames (a
+Started as ``python -S -P .../_sqlite_boot.py ... PATH SYNCHRONOUS PARENT_PID``
+(``_sqlite_boot`` imports this module without the ``hewitt`` package; keep
+its imports, and those of the modules it imports, to the standard library,
+msgspec and the writer's own modules): requests come on stdin and replies
+go out on stdout, both as frames (a
 4-byte little-endian length, then msgpack: typed structs, decoded with
 msgspec into exactly these types, never unpickled). The process owns the
 journal's only writing connection; it takes every request that has arrived,
@@ -9,6 +12,9 @@ writes the appends in one transaction (one fsync; see
 ``_sqlite_sql.write_batch``) and replies once it is committed. Big batches
 are written in two halves, so that the event loop runs the actors of the
 first half while the second commits.
+
+A batch whose COMMIT fails after it may have taken effect is answered
+IN_DOUBT for each of its appends (``AppendInDoubt`` in the application).
 
 It exits when stdin closes (the journal closed it, after its last request),
 and on Linux at once when its parent dies (``PR_SET_PDEATHSIG``): a killed
@@ -34,11 +40,13 @@ from ._records import ConcurrencyConflict
 from ._sqlite_protocol import (
     CONFLICT,
     ERROR,
+    IN_DOUBT,
     PIPE_BYTES,
     SQLITE_ERROR,
     AppendRequest,
     CloseRequest,
     DeleteRequest,
+    PurgeRequest,
     Reply,
     Request,
     frame,
@@ -48,11 +56,13 @@ from ._sqlite_protocol import (
     take_frames,
 )
 from ._sqlite_sql import (
+    CommitInDoubt,
     Synchronous,
     Write,
     check_synchronous,
     connect,
     delete_events,
+    delete_idempotency_before,
     write_batch,
 )
 
@@ -146,7 +156,7 @@ class Worker:
             self.closing = True
             self.send([Reply(head.id)])
             return
-        if isinstance(head, DeleteRequest):
+        if isinstance(head, (DeleteRequest, PurgeRequest)):
             self.queue.popleft()
             self.send([reply_for(head.id, self.delete(head))])
             return
@@ -166,15 +176,21 @@ class Worker:
             if self.db is None:
                 self.db = connect(self.path, self.synchronous, writer=True)
             outcomes = write_batch(self.db, writes, _nothing)
+        except CommitInDoubt as exc:
+            self.send([Reply(a.id, IN_DOUBT, message=str(exc)) for a in appends])
+            return
         except Exception as exc:  # the file cannot be opened, the disk is full, ...
             outcomes = [exc] * len(appends)
         self.send([reply_for(a.id, o) for a, o in zip(appends, outcomes, strict=True)])
 
-    def delete(self, request: DeleteRequest) -> BaseException | None:
+    def delete(self, request: DeleteRequest | PurgeRequest) -> BaseException | None:
         try:
             if self.db is None:
                 self.db = connect(self.path, self.synchronous, writer=True)
-            delete_events(self.db, request.persistence_id, request.sequence_nr)
+            if isinstance(request, PurgeRequest):
+                delete_idempotency_before(self.db, request.not_before)
+            else:
+                delete_events(self.db, request.persistence_id, request.sequence_nr)
         except Exception as exc:
             return exc
         return None

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 import pytest
 
-from hewitt import ActorRef, ActorSystem
+from hewitt import ActorRef, ActorSystem, DeadLetter
 from hewitt.persistence import (
+    AppendInDoubt,
     ConcurrencyConflict,
     IdempotencyRecord,
     Journal,
@@ -26,6 +29,7 @@ from hewitt.persistence import (
     StoredEvent,
     StoredSnapshot,
 )
+from hewitt.testing import TestProbe
 
 from .bank import INSUFFICIENT_FUNDS, Account, Command, Deposit, GetBalance, Withdraw, bank_codec
 from .conftest import Backend
@@ -67,10 +71,12 @@ async def test_an_event_with_a_bad_tag_or_payload_is_refused_and_the_others_go_t
     journal = backend.journal()
     bad_tag = StoredEvent("a", 1, "Test", 1, b"x", ("t", 42), NOW)  # type: ignore[arg-type]
     bad_payload = StoredEvent("b", 1, "Test", 1, "x", (), NOW)  # type: ignore[arg-type]
+    nul_tag = StoredEvent("d", 1, "Test", 1, b"x", ("t", "a\x00b"), NOW)
     outcomes = await asyncio.gather(
         journal.append("a", 0, [bad_tag]),
         journal.append("b", 0, [bad_payload]),
         journal.append("c", 0, [event("c", 1, "t")]),
+        journal.append("d", 0, [nul_tag]),
         return_exceptions=True,
     )
     assert isinstance(outcomes[0], ValueError)
@@ -78,7 +84,10 @@ async def test_an_event_with_a_bad_tag_or_payload_is_refused_and_the_others_go_t
     assert isinstance(outcomes[1], ValueError)
     assert "payloads are bytes" in str(outcomes[1])
     assert outcomes[2] is None
+    assert isinstance(outcomes[3], ValueError)
+    assert "event 1 of 'd'" in str(outcomes[3]) and "NUL character" in str(outcomes[3])
     assert await events_of(journal, "a") == await events_of(journal, "b") == []
+    assert await events_of(journal, "d") == []
     assert await events_of(journal, "c") == [event("c", 1, "t")]
 
 
@@ -312,6 +321,25 @@ async def test_idempotency_records_are_found_within_the_window(backend: Backend)
     assert await journal.find_idempotency("a", "k", NOW + 50) == newer
 
 
+async def test_idempotency_records_written_before_a_time_are_deleted(backend: Backend) -> None:
+    journal = backend.journal()
+    old_a = IdempotencyRecord("a", "old", b"\x01", NOW - 100)
+    old_b = IdempotencyRecord("b", "old", b"\x02", NOW - 100)
+    edge = IdempotencyRecord("a", "edge", b"\x03", NOW - 50)
+    fresh = IdempotencyRecord("b", "fresh", b"\x04", NOW)
+    await journal.append("a", 0, [event("a", 1)], old_a)
+    await journal.append("b", 0, [], old_b)
+    await journal.append("a", 1, [], edge)
+    await journal.append("b", 0, [event("b", 1)], fresh)
+    await journal.delete_idempotency_before(NOW - 50)
+    assert await journal.find_idempotency("a", "old", 0.0) is None
+    assert await journal.find_idempotency("b", "old", 0.0) is None
+    assert await journal.find_idempotency("a", "edge", 0.0) == edge  # at the edge: kept
+    assert await journal.find_idempotency("b", "fresh", 0.0) == fresh
+    assert await events_of(journal, "a") == [event("a", 1)]  # events untouched
+    assert [await journal.highest_sequence_nr(p) for p in "ab"] == [1, 1]
+
+
 # --- snapshots ------------------------------------------------------------------------------
 
 
@@ -463,6 +491,130 @@ async def test_a_duplicate_idempotency_key_replies_the_original_and_writes_nothi
         assert await account.ask(Withdraw(30, idempotency_key="w-1")) == 70
         assert await account.ask(GetBalance()) == 70
         assert await persistence.journal.highest_sequence_nr("account-x") == 2
+    finally:
+        await system.shutdown()
+        await persistence.close()
+
+
+class LosesOutcomes(Journal):
+    """Delegates to ``inner``; the next ``lose`` appends end in doubt: the
+    append commits (``commit=True``) or not, and its outcome is lost."""
+
+    def __init__(self, inner: Journal) -> None:
+        self.inner = inner
+        self.lose: list[bool] = []  # commit or not, for each next append
+
+    async def append(
+        self,
+        persistence_id: str,
+        expected_sequence_nr: int,
+        events: Sequence[StoredEvent],
+        idempotency: IdempotencyRecord | None = None,
+    ) -> None:
+        if not self.lose:
+            await self.inner.append(persistence_id, expected_sequence_nr, events, idempotency)
+            return
+        if self.lose.pop(0):
+            await self.inner.append(persistence_id, expected_sequence_nr, events, idempotency)
+        raise AppendInDoubt(persistence_id, expected_sequence_nr, len(events), "lost (a test)")
+
+    def read_events(
+        self, persistence_id: str, from_sequence_nr: int = 1, to_sequence_nr: int | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        return self.inner.read_events(persistence_id, from_sequence_nr, to_sequence_nr)
+
+    async def highest_sequence_nr(self, persistence_id: str) -> int:
+        return await self.inner.highest_sequence_nr(persistence_id)
+
+    async def delete_events_up_to(self, persistence_id: str, sequence_nr: int) -> None:
+        await self.inner.delete_events_up_to(persistence_id, sequence_nr)
+
+    async def read_by_tag(
+        self, tag: str, after_offset: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        return await self.inner.read_by_tag(tag, after_offset, limit)
+
+    async def find_idempotency(
+        self, persistence_id: str, key: str, not_before: float
+    ) -> IdempotencyRecord | None:
+        return await self.inner.find_idempotency(persistence_id, key, not_before)
+
+    async def delete_idempotency_before(self, not_before: float) -> None:
+        await self.inner.delete_idempotency_before(not_before)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
+async def test_a_command_whose_append_is_in_doubt_fails_is_not_retried_and_the_truth_is_recovered(
+    backend: Backend, committed: bool
+) -> None:
+    # docs/persistence.md, "Appends in doubt". A blind retry (the default
+    # RESTART retries the failed message) used to persist the committed
+    # deposit twice: balance 200.
+    journal = LosesOutcomes(backend.journal())
+    system = ActorSystem("bank")
+    await system.start()
+    persistence = Persistence.install(system, journal, backend.snapshots(), bank_codec())
+    probe = TestProbe(system)
+    try:
+        account: ActorRef[Command] = system.spawn(Account, "x")
+        assert await account.ask(Deposit(100)) == 100
+        journal.lose.append(committed)
+        with pytest.raises(AppendInDoubt) as caught:
+            await account.ask(Deposit(50))
+        assert (caught.value.persistence_id, caught.value.first_sequence_nr) == ("account-x", 2)
+        assert "is unknown" in str(caught.value)
+        truth = 150 if committed else 100
+        assert await account.ask(GetBalance()) == truth  # recovered before this
+        assert await journal.highest_sequence_nr("account-x") == (2 if committed else 1)
+        assert await account.ask(Deposit(1)) == truth + 1
+        # A told command in doubt is a dead letter (no reply comes), not a retry.
+        system.event_stream.subscribe(probe.ref, DeadLetter)
+        journal.lose.append(committed)
+        account.tell(Deposit(7), probe.ref)
+        letter = await probe.expect_message(DeadLetter)
+        assert letter.message == Deposit(7) and "is unknown" in letter.reason
+        assert await account.ask(GetBalance()) == truth + 1 + (7 if committed else 0)
+        assert probe.pending == 0
+    finally:
+        await system.shutdown()
+        await persistence.close()
+
+
+async def test_expired_idempotency_records_are_deleted_as_keyed_commands_come(
+    backend: Backend,
+) -> None:
+    # docs/persistence.md, "Idempotency": records older than the window are
+    # deleted (every persistence id's), at most once per purge interval.
+    journal = backend.journal()
+    expired = IdempotencyRecord("account-old", "k", b"\x01", time.time() - 7200)
+    kept = IdempotencyRecord("account-old", "recent", b"\x02", time.time() - 60)
+    await journal.append("account-old", 0, [], expired)
+    await journal.append("account-old", 0, [], kept)
+    system = ActorSystem("bank")
+    await system.start()
+    persistence = Persistence.install(
+        system, journal, backend.snapshots(), bank_codec(), idempotency_window=3600.0
+    )
+    assert persistence.idempotency_purge_interval == 3600.0
+    try:
+        account: ActorRef[Command] = system.spawn(Account, "x")
+        assert await account.ask(Deposit(5)) == 5  # no key: no purge
+        assert await journal.find_idempotency("account-old", "k", 0.0) == expired
+        assert await account.ask(Deposit(5, idempotency_key="d-1")) == 10
+        assert await journal.find_idempotency("account-old", "k", 0.0) is None
+        assert await journal.find_idempotency("account-old", "recent", 0.0) == kept
+        assert await account.ask(Deposit(5, idempotency_key="d-1")) == 10  # still found
+        # Within the interval nothing more is deleted; purge_idempotency runs now.
+        older = IdempotencyRecord("account-old", "k2", b"\x03", time.time() - 7200)
+        await journal.append("account-old", 0, [], older)
+        assert await account.ask(Deposit(5, idempotency_key="d-2")) == 15
+        assert await journal.find_idempotency("account-old", "k2", 0.0) == older
+        await persistence.purge_idempotency()
+        assert await journal.find_idempotency("account-old", "k2", 0.0) is None
+        assert await journal.find_idempotency("account-x", "d-2", 0.0) is not None
     finally:
         await system.shutdown()
         await persistence.close()
