@@ -549,6 +549,13 @@ class ActorSystem(LoopBridge):
         (routers...) that drop a message on purpose. Event-loop thread."""
         self._dead_letter_office.record(message, sender, recipient, reason)
 
+    def fail_ask(self, ref: ActorRef[Any] | None, error: BaseException) -> bool:
+        """If ``ref`` is the reply ref of an ask (``context.sender`` of a
+        request made with ``ask``, here or on another node), fail that ask with
+        ``error`` and return True; else return False. For components that
+        answer a request later than its handler (persistence, say)."""
+        return _asks.fail_ask(ref, error)
+
     def mailbox_depth(self, ref: ActorRef[Any]) -> int:
         """Messages queued for a local actor now (0 if it has stopped); cheap."""
         cell = self._local_cell(ref)

@@ -11,7 +11,6 @@ from typing import Any, ClassVar, Final, Generic, TypeVar
 import msgspec
 
 from .._runtime._actor import Actor
-from .._runtime._ref import _Promise  # kernel hook: failing an ask (see docs/persistence.md)
 from ._extension import Persistence
 from ._journal import now
 from ._records import (
@@ -329,10 +328,9 @@ class PersistentActor(Actor[C], Generic[C, E, S]):
         the actor recovers from the journal before its next message."""
         logger.warning("%s: %s; recovering from the journal", self.context.self.path, failure)
         self._recovery_due = True
-        if isinstance(sender, _Promise):
-            sender.fail(failure)
-        else:
-            self.context.system.dead_letter(command, sender, self.context.self, str(failure))
+        system = self.context.system
+        if not system.fail_ask(sender, failure):
+            system.dead_letter(command, sender, self.context.self, str(failure))
 
     def _persisted(self, state: S, sequence_nr: int, reply: Any, sender: Any) -> None:
         """The events are durable: apply the state, then acknowledge. An
