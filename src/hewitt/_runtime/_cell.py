@@ -49,7 +49,7 @@ from ._lifecycle import RESTARTING, RUNNING, STARTING, STOPPED, STOPPING, SUSPEN
 from ._mailbox import Admission, MailboxFull, Overflow, PriorityMailbox
 from ._marks import ENVELOPE, NOTHING
 from ._messages import POISON_PILL, ActorStarted, Exit
-from ._ref import CURRENT_ACTOR, ActorRef
+from ._ref import CURRENT_ACTOR, ActorRef, register_local_cell
 from ._supervision import RestartType
 
 if TYPE_CHECKING:
@@ -648,3 +648,6 @@ class Cell(ContextApi[M], Generic[M]):
 
     def __repr__(self) -> str:
         return f"<Cell {self.ref.path} {self.state}>"
+
+
+register_local_cell(Cell)
