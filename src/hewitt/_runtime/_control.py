@@ -5,70 +5,95 @@ They travel on the control lane (``Recipient.deliver_system``), never through
 a mailbox, so that they overtake user messages and are never refused by a full
 bounded mailbox. Every field is a ref (an address on the wire) or plain data:
 the kernel codec (``_codec.py``) has a schema for each.
+
+Plain slotted classes, not dataclasses: they are the runtime's own, compared
+only by type, and a dataclass costs a millisecond or more of ``import hewitt``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._ref import ActorRef
 
 
-@dataclass(frozen=True, slots=True)
-class Watch:
+class _Control:
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class Watch(_Control):
     """``watcher`` wants one DeathNotice when the recipient stops."""
 
-    watcher: ActorRef[Any]
+    __slots__ = ("watcher",)
+
+    def __init__(self, watcher: ActorRef[Any]) -> None:
+        self.watcher = watcher
 
 
-@dataclass(frozen=True, slots=True)
-class Unwatch:
-    watcher: ActorRef[Any]
+class Unwatch(_Control):
+    __slots__ = ("watcher",)
+
+    def __init__(self, watcher: ActorRef[Any]) -> None:
+        self.watcher = watcher
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(_Control):
     """``other`` links itself with the recipient (both ways: the recipient
     answers with nothing, or with an ExitNotice at once if it is gone)."""
 
-    other: ActorRef[Any]
+    __slots__ = ("other",)
+
+    def __init__(self, other: ActorRef[Any]) -> None:
+        self.other = other
 
 
-@dataclass(frozen=True, slots=True)
-class Unlink:
-    other: ActorRef[Any]
+class Unlink(_Control):
+    __slots__ = ("other",)
+
+    def __init__(self, other: ActorRef[Any]) -> None:
+        self.other = other
 
 
-@dataclass(frozen=True, slots=True)
-class Stop:
+class Stop(_Control):
     """Stop the recipient (``ref.stop()``)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class DeathNotice:
+
+class DeathNotice(_Control):
     """To a watcher: ``ref`` has stopped (``reason`` None: normally).
     The watcher's runtime turns it into a :class:`Terminated` message."""
 
-    ref: ActorRef[Any]
-    reason: BaseException | None
+    __slots__ = ("reason", "ref")
+
+    def __init__(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        self.ref = ref
+        self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class ExitNotice:
+class ExitNotice(_Control):
     """To a linked actor: ``ref`` has exited (``reason`` None: normally).
     Becomes an :class:`Exit` message or a ``LinkedActorFailed`` failure."""
 
-    ref: ActorRef[Any]
-    reason: BaseException | None
+    __slots__ = ("reason", "ref")
+
+    def __init__(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        self.ref = ref
+        self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class AskFailed:
+class AskFailed(_Control):
     """To a temporary (ask) ref: the ask failed with ``error``."""
 
-    error: BaseException
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 ControlMessage = Watch | Unwatch | Link | Unlink | Stop | DeathNotice | ExitNotice | AskFailed
