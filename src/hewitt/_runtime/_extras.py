@@ -10,6 +10,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._cell import Cell
     from ._clock import Cancellable
     from ._envelope import Item
     from ._handlers import Handler
@@ -28,6 +29,7 @@ class Extras:
         "restart_log",
         "restart_timer",
         "stash",
+        "stop_order",
         "stop_reason",
         "stopping_children",
         "timers",
@@ -57,5 +59,7 @@ class Extras:
         self.restart_timer: Cancellable | None = None
         #: why it stopped: None for a normal stop
         self.stop_reason: BaseException | None = None
-        #: its children are being stopped one at a time (see _stopping)
+        #: its children are being stopped one at a time (see _stopping), in
+        #: the reverse of this order (popped from its end)
         self.stopping_children = 0
+        self.stop_order: list[Cell[Any]] | None = None

@@ -100,28 +100,36 @@ def stop_children(cell: Cell[Any]) -> None:
     """Stop ``cell``'s children one at a time, the last started first, each
     finished before the next is asked; then ``cell.children_gone()``.
 
-    Called again (by ``Cell.child_terminated``) each time a child has gone;
-    iterative, so that a thousand children that stop at once cost no recursion.
+    Called again (by ``_child_terminated``) each time a child has gone;
+    iterative, so that a thousand children that stop at once cost no
+    recursion. The order is taken once, when the stopping begins: a dict
+    cannot be read from its end cheaply once its last entries are deleted.
     """
     extras = cell.get_extras()
     if extras.stopping_children == CHAIN_LOOPING:
         return  # the loop below is running further up this stack
     extras.stopping_children = CHAIN_LOOPING
+    children = cell.child_cells
+    order: list[Cell[Any]] | None = extras.stop_order
     try:
-        while True:
-            children = cell.child_cells
-            if not children:
-                break
-            last = next(reversed(children.values()))
+        while children:
+            if not order:
+                order = extras.stop_order = list(children.values())  # start order
+            last: Cell[Any] = order[-1]
+            if children.get(last.name) is not last:
+                order.pop()  # gone already
+                continue
             if last.state < STOPPING and not last.stop_requested:
                 last.stop_final = True  # a supervisor's stop is never undone by a restart
                 request_stop(last)
             if children.get(last.name) is last:
                 break  # it stops asynchronously: go on when it has gone
+            order.pop()
     finally:
         extras.stopping_children = CHAIN_WAITING
     if not cell.child_cells:
         extras.stopping_children = NO_CHAIN
+        extras.stop_order = None
         cell.children_gone()
 
 
