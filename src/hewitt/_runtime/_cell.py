@@ -213,6 +213,9 @@ class Cell(ContextApi[M], Generic[M]):
             system._call_on_loop(self.deliver_system, ref, message)
             return
         if isinstance(message, Stop):
+            if self.parent_cell is None:
+                logger.warning("%s: a guardian stops only with its system; stop refused", ref.path)
+                return
             _stopping.request_stop(self)
         elif isinstance(message, DeathNotice):
             _deathwatch.death_notice(self, message)
@@ -237,6 +240,11 @@ class Cell(ContextApi[M], Generic[M]):
             logger.warning("%s: a control message for asks reached an actor: %r", ref.path, message)
 
     def _linked_exit(self, notice: ExitNotice) -> None:
+        if self.system._dispatcher.current is self:
+            # In the middle of its own turn (it linked to an actor that is
+            # gone, say): the exit arrives after the handler, as a signal would.
+            self.system._loop.call_soon(self._linked_exit, notice)
+            return
         if not _deathwatch.take_link(self, notice.ref):
             return
         if not self.alive:
@@ -340,7 +348,8 @@ class Cell(ContextApi[M], Generic[M]):
         while mailbox:
             message, sender = split(mailbox.popleft())
             system._dead_letter(message, sender, ref, reason)
-        self.mailbox = None
+        if type(mailbox) is deque:
+            self.mailbox = None  # a bounded or priority mailbox stays until finalize
 
     def idle_actor(self) -> Actor[M] | None:
         """The actor instance when it is running, idle and on this thread, else
@@ -422,9 +431,9 @@ class Cell(ContextApi[M], Generic[M]):
             if result is not None:
                 self.suspend(result)
                 return n
-            if self.receive is not receive:  # become or stop
+            if self.receive is not receive:  # become, stop, or a restart
                 receive = self.receive
-                if receive is None:
+                if receive is None or self.actor is not actor or self.state != RUNNING:
                     break
         if idle:
             # The common end of a turn, inlined: nothing queued, go idle.
@@ -542,7 +551,9 @@ class Cell(ContextApi[M], Generic[M]):
                 actor = factory(*self.args, **self.kwargs)
                 if isinstance(actor, Actor):
                     actor.context = self
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
             raise ActorInitializationError(
                 f"{self.ref.path}: factory {getattr(factory, '__qualname__', factory)!r} "
                 f"raised {type(exc).__name__}: {exc}"

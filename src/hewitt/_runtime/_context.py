@@ -20,7 +20,8 @@ from ._asks import fail_ask
 from ._envelope import Item, describe, envelope, split
 from ._errors import ActorNameTaken, ActorSystemNotRunning, InvalidActorName, StashOverflow
 from ._handlers import CLASS_INFO, as_handler, class_info, info_for_factory
-from ._lifecycle import RUNNING, STOPPING
+from ._lifecycle import RESTARTING, RUNNING, STOPPING, SUSPENDED
+from ._lifecycle import name as lifecycle_name
 from ._mailbox import Mailbox
 from ._messages import ActorStarted, Failure
 from ._ref import ActorRef
@@ -122,10 +123,18 @@ class ContextApi(Context[M], Generic[M]):
         name: str | None,
         restart: RestartType | None = None,
         mailbox: Mailbox | None = None,
+        replacing: bool = False,
     ) -> ActorRef[N]:
-        """Build and register a child (event-loop thread)."""
-        if self.state >= STOPPING or self.stop_requested:
+        """Build and register a child (event-loop thread). ``replacing``: a new
+        incarnation of a permanent child, under its old (maybe generated) name."""
+        state = self.state
+        if state >= STOPPING or self.stop_requested:
             raise ActorSystemNotRunning(f"cannot spawn a child of {self.ref.path}: it is stopping")
+        if state in (RESTARTING, SUSPENDED):
+            # Its children are stopping for the restart, which waits for them all.
+            raise ActorSystemNotRunning(
+                f"cannot spawn a child of {self.ref.path}: it is {lifecycle_name(state)}"
+            )
         children = self.child_cells
         if children is None:
             children = self.child_cells = {}
@@ -134,6 +143,8 @@ class ContextApi(Context[M], Generic[M]):
             name = f"${next(system._names):x}"
         elif name in children:
             raise ActorNameTaken(f"{self.ref.path} already has a live child named {name!r}")
+        elif replacing:
+            pass
         elif name.startswith("$") or _VALID_NAME.fullmatch(name) is None:
             raise InvalidActorName(
                 f"invalid actor name {name!r} under {self.ref.path}: use letters, digits "
@@ -291,7 +302,9 @@ class ContextApi(Context[M], Generic[M]):
             self.system._call_on_loop_blocking(self.stash)
             return
         item = self.envelope
-        if item is None or self.state != RUNNING:
+        if item is None or self.state not in (RUNNING, RESTARTING):
+            # (RESTARTING: an async handler that awaited while its actor was
+            # being restarted; the stash comes back in front of the new instance.)
             raise RuntimeError(f"{self.ref.path}: stash() outside a message handler")
         extras = self.get_extras()
         stash = extras.stash

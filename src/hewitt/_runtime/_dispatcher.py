@@ -5,7 +5,8 @@ arrives for an idle actor, its cell is appended to the ready queue and, if the
 dispatcher is not already scheduled, one ``loop.call_soon`` schedules it. Each
 callback runs cells in FIFO order, at most ``throughput`` messages per cell per
 turn (a cell with more messages goes to the back of the queue), and at most
-``batch_messages`` messages per callback before yielding to the event loop.
+``batch_messages`` messages and turns per callback before yielding to the
+event loop.
 """
 
 from __future__ import annotations
@@ -104,9 +105,12 @@ class Dispatcher:
         throughput = self.throughput
         budget = self.batch_messages
         done = 0
+        turns = 0
         turn = self._turn
         try:
-            while ready and done < budget:
+            # A turn that handles no message (a pre_start, say) counts as one:
+            # a burst of starting actors must not keep the loop waiting either.
+            while ready and done + turns < budget:
                 cell = popleft()
                 self.current = cell
                 # Each turn runs in the actor's own context, made at its first turn.
@@ -114,6 +118,7 @@ class Dispatcher:
                 if variables is None:
                     variables = cell.new_vars()
                 done += variables.run(turn, cell, throughput)
+                turns += 1
         finally:
             self.current = None
             self._messages += done

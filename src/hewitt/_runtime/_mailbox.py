@@ -98,10 +98,14 @@ class Mailbox:
         return self.capacity is None and self.priority is None
 
     def build(self, cell: Cell[Any]) -> BoundedMailbox | PriorityMailbox:
+        built: BoundedMailbox | PriorityMailbox
         if self.priority is not None:
-            return PriorityMailbox(cell, self.capacity, self.overflow, self.priority)
-        assert self.capacity is not None
-        return BoundedMailbox(cell, self.capacity, self.overflow)
+            built = PriorityMailbox(cell, self.capacity, self.overflow, self.priority)
+        else:
+            assert self.capacity is not None
+            built = BoundedMailbox(cell, self.capacity, self.overflow)
+        built.spec = self
+        return built
 
 
 class Admission:
@@ -114,6 +118,8 @@ class Admission:
 
     if TYPE_CHECKING:
         cell: Cell[Any]
+        #: the Mailbox it was built from (a permanent child's new incarnation gets the same)
+        spec: Mailbox
         capacity: int | None
         overflow: Overflow
         waiters: deque[asyncio.Future[None]]
@@ -179,7 +185,7 @@ def _give_up(waiter: asyncio.Future[bool | None]) -> None:
 
 
 class BoundedMailbox(deque[Any], Admission):
-    __slots__ = ("bound", "capacity", "cell", "dropped", "overflow", "waiters")
+    __slots__ = ("bound", "capacity", "cell", "dropped", "overflow", "spec", "waiters")
 
     def __init__(self, cell: Cell[Any], capacity: int, overflow: Overflow) -> None:
         super().__init__()
@@ -229,6 +235,7 @@ class PriorityMailbox(Admission):
         "cell",
         "dropped",
         "overflow",
+        "spec",
         "waiters",
     )
 

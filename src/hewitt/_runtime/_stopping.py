@@ -139,7 +139,10 @@ def after_children(cell: Cell[Any]) -> None:
     if actor is not None and type(actor).post_stop is not Actor.post_stop:
         try:
             result = cell.run_hook(actor.post_stop)
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            finalize(cell)
+            raise
+        except BaseException as exc:
             logger.error("actor %s failed in post_stop", cell.ref.path, exc_info=exc)
             result = None
         if result is not None:
@@ -169,6 +172,7 @@ def finalize(cell: Cell[Any]) -> None:
     parent = cell.parent_cell
     if parent is not None:
         _child_terminated(parent, cell)
+    cell.mailbox = None  # a bounded mailbox refers to its cell: no cycle is left
     system._on_terminated(cell)
 
 

@@ -76,6 +76,20 @@ def handle_failure(cell: Cell[Any], exc: BaseException, item: Item | None) -> No
         if item is not None:
             _drop(cell, message, sender, exc, "its handler failed while the actor was stopping")
         return
+    if cell.state in (SUSPENDED, RESTARTING):
+        # Its supervisor has already decided (or is deciding): one decision per
+        # failure episode. This one is logged, counted and its message dropped.
+        logger.error(
+            "actor %s failed again while %s (%s)",
+            cell.ref.path,
+            "suspended" if cell.state == SUSPENDED else "restarting",
+            what,
+            exc_info=exc,
+        )
+        system._failures += 1
+        if item is not None:
+            _drop(cell, message, sender, exc, "its handler failed while the actor was restarting")
+        return
     logger.error("actor %s failed handling %s", cell.ref.path, what, exc_info=exc)
     system._failures += 1
     system._publish_failure(cell.ref, what, exc)
@@ -112,14 +126,18 @@ def handle_failure(cell: Cell[Any], exc: BaseException, item: Item | None) -> No
             _drop(cell, message, sender, exc, "its handler failed and the failure was escalated")
         transition(cell, SUSPENDED)  # until the supervisor's own supervisor decides
         cell.scheduled = True
-        escalate(supervisor, exc)
+        escalate(supervisor, exc, cell)
         return
 
     # RESTART: retry the message on the new instance, unless it is a poison
     # message or a timer tick (timers die with the old instance).
     if item is not None:
         attempts += 1
-        if cell.is_timer_tick(item):
+        extras = cell.extras
+        stash = extras.stash if extras is not None else None
+        if stash and stash[-1] is item:
+            pass  # stashed before the failure: it comes back with the stash, once
+        elif cell.is_timer_tick(item):
             _drop(cell, message, sender, exc, "a timer tick of an instance that restarted")
         elif attempts < strategy.poison_threshold:
             cell.front_deque().appendleft(retry(message, sender, attempts))
@@ -141,10 +159,10 @@ def _drop(cell: Cell[Any], message: Any, sender: Any, exc: BaseException, reason
     cell.system._dead_letter(message, sender, cell.ref, f"{reason}: {exc!r}")
 
 
-def escalate(supervisor: Cell[Any], exc: BaseException) -> None:
+def escalate(supervisor: Cell[Any], exc: BaseException, child: Cell[Any] | None = None) -> None:
     """A child's failure becomes the supervisor's own failure."""
     if supervisor.parent_cell is None:
-        guardian_gives_up(supervisor, exc)
+        guardian_gives_up(supervisor, exc, child)
         return
     handle_failure(supervisor, exc, None)
 
@@ -236,7 +254,9 @@ def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: fl
     if actor is not None:
         try:
             cell.run_hook(actor.pre_restart, cause, message)
-        except Exception as hook_error:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as hook_error:
             logger.error("actor %s failed in pre_restart", cell.ref.path, exc_info=hook_error)
     transition(cell, RESTARTING)
     extras = cell.get_extras()
@@ -244,6 +264,8 @@ def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: fl
     cell.scheduled = True  # tells only queue while it restarts
     cell.cancel_timers()
     cell.withdraw_timer_ticks()
+    if extras.stash:
+        extras.stash = type(extras.stash)(i for i in extras.stash if not cell.is_timer_tick(i))
     if cell.child_cells:
         _stopping.stop_children(cell)
     if delay > 0:
@@ -266,6 +288,9 @@ def maybe_complete_restart(cell: Cell[Any]) -> None:
         or cell.suspended is not None
         or extras.restart_timer is not None
     ):
+        return
+    if cell.stop_requested:
+        _stopping.terminate(cell)  # stopped while it restarted: it is not rebuilt
         return
     stash = extras.stash
     if stash:
@@ -292,10 +317,12 @@ def maybe_complete_restart(cell: Cell[Any]) -> None:
 
 
 def _resume_suspended_children(cell: Cell[Any]) -> None:
+    """RESUME of an escalated failure: the subtree suspended under ``cell`` goes on."""
     for child in list((cell.child_cells or {}).values()):
         if child.state == SUSPENDED:
             transition(child, RUNNING)
             child.system._dispatcher.schedule(child)
+            _resume_suspended_children(child)
 
 
 def restart_after_stop(supervisor: Cell[Any], cell: Cell[Any]) -> bool:
@@ -333,7 +360,12 @@ def _restart_after_stop(supervisor: Cell[Any], cell: Cell[Any]) -> bool:
             return True
         try:
             _replace(supervisor, cell)
-        except ActorInitializationError as init_error:
+        except Exception as error:
+            init_error = (
+                error
+                if isinstance(error, ActorInitializationError)
+                else ActorInitializationError(f"{cell.ref.path}: {error!r}")
+            )
             # The new incarnation could not even be built: a failure of that
             # child, decided by the supervisor's strategy (default: stop it).
             logger.error("actor %s could not be started again", cell.ref.path, exc_info=init_error)
@@ -371,15 +403,27 @@ def _replace(supervisor: Cell[Any], cell: Cell[Any]) -> None:
     order = list(children)
     position = order.index(cell.name)
     del children[cell.name]
+    mailbox = getattr(cell.mailbox, "spec", None)  # a bounded or priority mailbox
     try:
-        supervisor.spawn_child(
-            cell.factory, cell.args, cell.kwargs, cell.name, restart=cell.restart_type
+        ref = supervisor.spawn_child(
+            cell.factory,
+            cell.args,
+            cell.kwargs,
+            cell.name,
+            restart=cell.restart_type,
+            mailbox=mailbox,
+            replacing=True,
         )
     except BaseException:
         children[cell.name] = cell  # still in place for the caller to decide
         _reorder(children, order, position, cell.name)
         raise
     _reorder(children, order, position, cell.name)
+    old = cell.extras
+    if old is not None and old.guardian_log is not None:
+        # A top-level actor's restart history goes on with its new incarnation.
+        children[cell.name].get_extras().guardian_log = old.guardian_log
+    del ref
 
 
 def _reorder(children: dict[str, Cell[Any]], order: list[str], position: int, name: str) -> None:
