@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ._address import TEMP_PREFIX, NodeId
 from ._control import AskFailed, ControlMessage, DeathNotice, Watch
 from ._envelope import Item, describe, split
-from ._errors import ActorSystemStopped, AskTimeout, WrongThread
+from ._errors import AskTimeout, WrongThread
 from ._marks import ENVELOPE
 from ._ref import DEFAULT_TIMEOUT, ActorRef, Timeout
 from ._sysstate import RUNNING
@@ -109,6 +109,8 @@ class Promise(ActorRef[Any]):
                 system._call_on_loop(system._ask_timeouts.discard, self)
         if self._uid:
             system._temporaries.pop(self._uid, None)
+        if system._temporary_watchers:
+            self._notify_watchers()
 
     def fail(self, exc: BaseException) -> None:
         raise NotImplementedError
@@ -120,6 +122,22 @@ class Promise(ActorRef[Any]):
     def _control(self, message: ControlMessage) -> None:
         if isinstance(message, AskFailed):
             self.fail(message.error)
+        elif isinstance(message, Watch):
+            # A temporary ref lives until its ask has its outcome; then its
+            # watchers get a DeathNotice, as for an actor that stopped.
+            if self.done:
+                message.watcher._recipient.deliver_system(message.watcher, DeathNotice(self, None))
+            else:
+                self._recipient.system._temporary_watchers.setdefault(self, []).append(
+                    message.watcher
+                )
+
+    def _notify_watchers(self) -> None:
+        watchers = self._recipient.system._temporary_watchers.pop(self, None)
+        if watchers:
+            notice = DeathNotice(self, None)
+            for watcher in watchers:
+                watcher._recipient.deliver_system(watcher, notice)
 
     def _late(self, message: Any, sender: ActorRef[Any] | None) -> None:
         self._recipient.system._dead_letter(
@@ -170,6 +188,8 @@ class AskRef(Promise):
             del lane[self]
         if self._uid:
             system._temporaries.pop(self._uid, None)
+        if system._temporary_watchers:
+            self._notify_watchers()
 
     def fail(self, exc: BaseException) -> None:
         system = self._recipient.system
@@ -252,6 +272,12 @@ class TerminationWaiter(Promise):
     def fail(self, exc: BaseException) -> None:
         if not self._future.done():
             self._future.set_exception(exc)
+        self.forget()
+
+    def forget(self) -> None:
+        """Leave the system's table of temporary refs (done, failed or given up)."""
+        if self._uid:
+            self._recipient.system._temporaries.pop(self._uid, None)
 
     def __repr__(self) -> str:
         return f"TerminationWaiter({self._target.path})"
@@ -339,8 +365,8 @@ def _ask_threadsafe(
     try:
         ref._recipient.deliver(ref, (message, promise, ENVELOPE))
         system._call_on_loop(_track, system, timeout, promise)
-    except ActorSystemStopped as stopped:
-        promise.fail(stopped)
+    except Exception as refused:  # stopped, a full mailbox, a codec error: the caller's
+        promise.fail(refused)
     return future
 
 

@@ -6,8 +6,8 @@ and, unless a drain is already scheduled, wakes the loop once with
 ``call_soon_threadsafe``: a burst of tells from a thread costs one wake-up.
 Senders append before they read the flag and the drain clears the flag
 before it pops, so no item is stranded; one FIFO inbox keeps each thread's
-order. A drain takes at most what was there when it began, so a thread that
-never stops telling cannot keep the loop from its other work (shutdown).
+order. A drain takes what was there when it began (and no more, so that a
+thread that never stops telling cannot keep it going forever).
 
 Everything here fails fast with ``ActorSystemStopped`` once the system has
 shut down, and nothing waits forever on a loop that is gone.
@@ -81,9 +81,14 @@ class LoopBridge:
                 ) from None
 
     def _drain_inbox(self) -> None:
+        # Everything queued when the drain begins, so that what a thread sent
+        # before it signalled the loop is delivered before what the loop sends
+        # next (a flood cannot hold shutdown_blocking: it has a deadline).
         self._inbox_scheduled = False
         inbox = self._inbox
         for _ in range(len(inbox)):
+            if not inbox:
+                return  # cleared: the system was closed meanwhile
             cell, ref, item = inbox.popleft()
             try:
                 cell.deliver(ref, item)

@@ -290,31 +290,41 @@ class Cell(ContextApi[M], Generic[M]):
 
     def withdraw(self, unwanted: Callable[[Any], bool]) -> None:
         """Remove the queued messages for which ``unwanted(message)`` holds."""
-        if not self.has_messages:
-            return
-        mailbox = self.front_deque()
-        kept = [item for item in mailbox if not unwanted(split(item)[0])]
-        if len(kept) != len(mailbox):
-            mailbox.clear()
-            mailbox.extend(kept)
+        self._withdraw_items(lambda item: unwanted(split(item)[0]))
 
     @staticmethod
     def is_timer_tick(item: Item) -> bool:
         return type(item) is tuple and len(item) == 5 and item[2] is ENVELOPE
 
     def withdraw_timer_ticks(self, timer: object = None) -> None:
-        """Remove queued timer ticks (of one timer, or all of them)."""
+        """Remove queued and stashed timer ticks (of one timer, or all of them)."""
+
+        def unwanted(item: Item) -> bool:
+            return self.is_timer_tick(item) and (timer is None or item[4] is timer)
+
+        self._withdraw_items(unwanted)
+        stash = self.extras.stash if self.extras is not None else None
+        if stash:
+            kept = [item for item in stash if not unwanted(item)]
+            if len(kept) != len(stash):
+                stash.clear()
+                stash.extend(kept)
+
+    def _withdraw_items(self, unwanted: Callable[[Item], bool]) -> None:
         if not self.has_messages:
             return
         mailbox = self.front_deque()
-        kept = [
-            item
-            for item in mailbox
-            if not (self.is_timer_tick(item) and (timer is None or item[4] is timer))
-        ]
-        if len(kept) != len(mailbox):
-            mailbox.clear()
-            mailbox.extend(kept)
+        if isinstance(mailbox, PriorityMailbox):
+            removed = mailbox.remove_where(unwanted)
+        else:
+            kept = [item for item in mailbox if not unwanted(item)]
+            removed = len(mailbox) - len(kept)
+            if removed:
+                mailbox.clear()
+                mailbox.extend(kept)
+        if removed and isinstance(mailbox, Admission):
+            for _ in range(removed):  # the room made wakes blocked senders
+                mailbox._wake_sender()
 
     @property
     def has_messages(self) -> bool:
@@ -412,6 +422,8 @@ class Cell(ContextApi[M], Generic[M]):
             # _envelope.message_of, inlined: this runs for every message.
             if type(item) is tuple and len(item) >= 3 and item[2] is ENVELOPE:
                 message = item[0]
+                if len(item) == 5:
+                    item[4].handled()  # a timer tick (see _timers)
             else:
                 message = item
             if message is POISON_PILL:
@@ -468,13 +480,17 @@ class Cell(ContextApi[M], Generic[M]):
             extras.receive_timeout.touch()
 
     def run_hook(self, hook: Callable[..., Any], *args: Any) -> Any:
-        """Run a lifecycle hook in the actor's own context (directly when this
-        code already runs there, as in a failure handled inside a turn)."""
-        if CURRENT_ACTOR.get() is self.ref:
-            return hook(*args)
+        """Run a lifecycle hook in the actor's own context (in a copy of it when
+        that context is in use already)."""
         variables = self.vars
         if variables is None:
             variables = self.new_vars()
+        try:
+            variables.run(_nothing)
+        except RuntimeError:
+            # Entered already, further up this stack (a failure decided inside
+            # its own turn or task) or in a blocking handler's thread: a copy.
+            variables = variables.copy()
         return variables.run(hook, *args)
 
     def suspend(self, result: Any) -> None:
@@ -565,6 +581,12 @@ class Cell(ContextApi[M], Generic[M]):
                     "not an hewitt.Actor"
                 )
             info = class_info(type(actor))
+        if info.blocking and info.async_receive:
+            raise ActorInitializationError(
+                f"{self.ref.path}: {type(actor).__qualname__} is blocking = True with an "
+                "async def receive; a blocking actor's handlers are plain def (they run "
+                "on a thread of the pool), an async actor's need no pool"
+            )
         self.actor = actor
         self.receive = info.receive if not info.blocking else self.in_pool(info.receive)
         if self.extras is not None:
@@ -574,12 +596,22 @@ class Cell(ContextApi[M], Generic[M]):
         system = self.system
 
         def run_in_pool(actor: Any, message: Any) -> Any:
-            # A copy of the actor's context: the loop thread may still be in
-            # the original (the rest of this turn) when the pool thread starts.
-            variables = self.vars.copy() if self.vars is not None else VarContext()
-            return system._loop.run_in_executor(
-                system._executor(), call_in_context, variables, handler, actor, message
-            )
+            # On the pool, in the actor's own context; submitted after this turn,
+            # which is still in that context (a context is entered once at a time).
+            loop = system._loop
+            done: asyncio.Future[None] = loop.create_future()
+
+            def submit() -> None:
+                if done.done():
+                    return  # cancelled (shutdown) before it started
+                variables = self.vars if self.vars is not None else self.new_vars()
+                work = loop.run_in_executor(
+                    system._executor(), call_in_context, variables, handler, actor, message
+                )
+                work.add_done_callback(lambda finished: _copy_outcome(finished, done))
+
+            loop.call_soon(submit)
+            return done
 
         return run_in_pool
 
@@ -662,3 +694,18 @@ class Cell(ContextApi[M], Generic[M]):
 
 
 register_local_cell(Cell)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _copy_outcome(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())  # type: ignore[arg-type]
+    else:
+        target.set_result(source.result())

@@ -21,6 +21,7 @@ codec is first used (``ActorSystem.codec``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from ._address import ActorAddress, NodeId
+from ._asks import fail_ask
 from ._control import (
     AskFailed,
     ControlMessage,
@@ -287,10 +289,12 @@ class KernelCodec:
         return self.resolve(frame.to), sender, self._body(frame)
 
     def deliver(self, frame: Frame, peer: str = "a peer") -> None:
-        """Deliver a decoded frame in this system (see :meth:`receive`)."""
+        """Deliver a decoded frame in this system (see :meth:`receive`). After
+        this system has shut down, an arriving ask fails at once."""
         to = self.resolve(frame.to)
         if isinstance(frame, ControlFrame):
-            to._recipient.deliver_system(to, self._control(frame))
+            with contextlib.suppress(ActorSystemStopped):
+                to._recipient.deliver_system(to, self._control(frame))
             return
         sender = self.resolve(frame.sender) if frame.sender is not None else None
         try:
@@ -301,7 +305,12 @@ class KernelCodec:
                 Undecodable(frame.type_name), sender, to, f"refused on arrival: {exc}"
             )
             return
-        to._recipient.deliver(to, envelope(message, sender))
+        try:
+            to._recipient.deliver(to, envelope(message, sender))
+        except ActorSystemStopped as stopped:
+            fail_ask(sender, stopped)
+        except Exception as refused:  # a full mailbox: the sender is elsewhere
+            self._system._dead_letter(message, sender, to, f"refused on arrival: {refused}")
 
     def _body(self, frame: MessageFrame) -> Any:
         cls = self._by_name.get(frame.type_name)

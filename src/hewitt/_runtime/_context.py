@@ -244,6 +244,8 @@ class ContextApi(Context[M], Generic[M]):
 
     @property
     def timers(self) -> Timers:
+        if self._off_loop():  # a blocking actor's pool thread: made on the loop
+            return self.system._call_on_loop_blocking(lambda: self.timers)
         extras = self.get_extras()
         timers = extras.timers
         if timers is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextvars import Context
 from typing import Any
@@ -16,12 +17,13 @@ Handler = Callable[[Any, Any], HandlerResult]
 
 
 class ClassInfo:
-    __slots__ = ("blocking", "needs_start", "receive", "ref_class")
+    __slots__ = ("async_receive", "blocking", "needs_start", "receive", "ref_class")
 
     def __init__(self, cls: type[Actor[Any]]) -> None:
         self.receive: Handler = cls.receive
         self.needs_start = cls.pre_start is not Actor.pre_start
         self.blocking = bool(cls.blocking)
+        self.async_receive = inspect.iscoroutinefunction(cls.receive)
         self.ref_class: type[ActorRef[Any]] = cls.ref_class or ActorRef
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._envelope import describe, message_of, split
 from ._errors import HewittError
+from ._messages import Exit, ReceiveTimeout, Terminated
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -106,6 +107,17 @@ class Mailbox:
             built = BoundedMailbox(cell, self.capacity, self.overflow)
         built.spec = self
         return built
+
+
+def is_runtime_item(item: Any) -> bool:
+    """True for what the runtime itself queues: Terminated, Exit,
+    ReceiveTimeout and timer ticks."""
+    if type(item) is tuple and len(item) == 5:
+        return True  # a timer tick (see _timers)
+    return type(message_of(item)) in _RUNTIME_MESSAGES
+
+
+_RUNTIME_MESSAGES: frozenset[type[Any]] = frozenset({Terminated, Exit, ReceiveTimeout})
 
 
 class Admission:
@@ -204,7 +216,12 @@ class BoundedMailbox(deque[Any], Admission):
         if overflow is Overflow.DROP_NEWEST:
             self._dead(item, "newest message dropped")
         elif overflow is Overflow.DROP_OLDEST:
-            self._dead(deque.popleft(self), "oldest message dropped")
+            # The oldest user message: what the runtime forced in is never dropped.
+            for index, queued in enumerate(self):
+                if not is_runtime_item(queued):
+                    del self[index]
+                    self._dead(queued, "oldest message dropped")
+                    break
             deque.append(self, item)
         else:
             self._reject(item)
@@ -267,7 +284,22 @@ class PriorityMailbox(Admission):
         return iter([*self._front, *self._runtime, *(entry[2] for entry in sorted(self._heap))])
 
     def _push(self, item: Any) -> None:
-        heapq.heappush(self._heap, (self._key(message_of(item)), next(self._seq), item))
+        message = message_of(item)
+        entry = (self._key(message), next(self._seq), item)
+        heap = self._heap
+        try:
+            heapq.heappush(heap, entry)
+        except TypeError as exc:
+            # Keys that do not compare: refuse this one and keep the heap whole.
+            for index, queued in enumerate(heap):
+                if queued is entry:
+                    heap.pop(index)
+                    break
+            heapq.heapify(heap)
+            raise TypeError(
+                f"{self.cell.ref.path}: the priority key of {describe(message)} "
+                f"({entry[0]!r}) does not compare with the queued ones: {exc}"
+            ) from None
 
     def append(self, item: Any) -> None:
         capacity = self.capacity
@@ -307,15 +339,27 @@ class PriorityMailbox(Admission):
     def force(self, item: Any) -> None:
         """Queue a runtime message whatever the capacity (see BoundedMailbox.force).
 
-        A message whose priority the key cannot compute (a key written for the
-        user's messages, given a Terminated) goes first, in arrival order:
-        the runtime's own delivery never fails on a user's key."""
-        try:
-            key = self._key(message_of(item))
-        except Exception:
-            self._runtime.append(item)
-            return
-        heapq.heappush(self._heap, (key, next(self._seq), item))
+        The runtime's own messages (Terminated, Exit, ReceiveTimeout, timer
+        ticks) are never ranked by the user's key: they go first, in arrival
+        order, so that the runtime's delivery never fails on a key written for
+        the user's messages."""
+        self._runtime.append(item)
+
+    def remove_where(self, unwanted: Callable[[Any], bool]) -> int:
+        """Withdraw the items for which ``unwanted(item)`` holds, keeping the
+        order of the rest; returns how many went."""
+        removed = 0
+        for lane in (self._front, self._runtime):
+            kept = [item for item in lane if not unwanted(item)]
+            removed += len(lane) - len(kept)
+            lane.clear()
+            lane.extend(kept)
+        heap = [entry for entry in self._heap if not unwanted(entry[2])]
+        removed += len(self._heap) - len(heap)
+        if removed:
+            heapq.heapify(heap)  # the (key, arrival) entries keep their order
+            self._heap = heap
+        return removed
 
     def appendleft(self, item: Any) -> None:
         self._front.appendleft(item)
@@ -324,10 +368,12 @@ class PriorityMailbox(Admission):
         self._front.extendleft(items)
 
     def extend(self, items: Iterable[Any]) -> None:
-        """Queue items again (after a withdrawal): no capacity check, and a key
-        that fails on one puts it with the runtime's messages."""
+        """Queue items (no capacity check: they were admitted already)."""
         for item in items:
-            self.force(item)
+            if is_runtime_item(item):
+                self._runtime.append(item)
+            else:
+                self._push(item)
 
     def clear(self) -> None:
         self._heap.clear()

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 from ._address import ActorAddress, NodeId
 from ._control import STOP, ControlMessage
 from ._envelope import Item
-from ._errors import WrongThread
+from ._errors import ActorSystemStopped, WrongThread
 from ._marks import ENVELOPE, NOTHING
 from ._messages import PoisonPill
+from ._sysstate import TERMINATED
 
 if TYPE_CHECKING:
     from ._system import ActorSystem
@@ -231,9 +232,16 @@ class ActorRef(Generic[M_contra]):
         await self._recipient.system._wait_terminated(self, timeout)
 
     def wait_terminated_blocking(self, timeout: float | None = None) -> None:
-        """:meth:`wait_terminated` for synchronous code on other threads."""
+        """:meth:`wait_terminated` for synchronous code on other threads; the
+        timeout holds in the calling thread too. Returns at once after the
+        system has shut down (every local actor has stopped then)."""
         system = self._recipient.system
-        system._run_blocking(system._wait_terminated(self, timeout), None)
+        if system._state == TERMINATED:
+            return
+        try:
+            system._run_blocking(system._wait_terminated(self, timeout), timeout)
+        except ActorSystemStopped:
+            return
 
     @property
     def name(self) -> str:

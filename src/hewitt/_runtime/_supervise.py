@@ -264,8 +264,6 @@ def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: fl
     cell.scheduled = True  # tells only queue while it restarts
     cell.cancel_timers()
     cell.withdraw_timer_ticks()
-    if extras.stash:
-        extras.stash = type(extras.stash)(i for i in extras.stash if not cell.is_timer_tick(i))
     if cell.child_cells:
         _stopping.stop_children(cell)
     if delay > 0:

@@ -10,6 +10,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -149,8 +150,11 @@ class ActorSystem(LoopBridge):
         self._dead_letter_office = DeadLetters(self)
         self._dead = DeadRecipient(self, "recipient stopped")
         self._unknown = DeadRecipient(self, "no such actor")
+        self._expired = DeadRecipient(self, "reply to an expired or completed ask")
         self._temporary_recipient = _asks.TemporaryRecipient(self)
         self._temporaries: dict[int, Promise] = {}
+        #: watchers of temporary refs, told when the ref's ask has its outcome
+        self._temporary_watchers: dict[Promise, list[ActorRef[Any]]] = {}
         self._foreign_asks: set[ThreadSafeAskRef] = set()
         self._remote: RemoteProvider | None = None
         self._codec: KernelCodec | None = None
@@ -247,34 +251,65 @@ class ActorSystem(LoopBridge):
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout)
             except TimeoutError:
-                stuck = [c for c in _walk(guardian) if c.suspended is not None]
-                self.unclean_stops.extend(c.ref.path for c in stuck)
-                logger.error(
-                    "actor system %s: %d actors did not stop within %g s; cancelling: %s",
-                    self.name,
-                    len(stuck),
-                    timeout,
-                    ", ".join(c.ref.path for c in stuck),
-                )
-                for cell in stuck:
-                    if cell.suspended is not None:
-                        cell.suspended.cancel()
+                self._stop_all_now(guardian, timeout)
                 try:
                     await asyncio.wait_for(asyncio.shield(waiter), 1.0)
                 except TimeoutError:
-                    logger.error("actor system %s: actors still running after cancel", self.name)
+                    left = [c.ref.path for c in _walk(guardian) if c.state != STOPPED]
+                    self.unclean_stops.extend(p for p in left if p not in self.unclean_stops)
+                    logger.error(
+                        "actor system %s: %d actors still not stopped after cancelling: %s",
+                        self.name,
+                        len(left),
+                        ", ".join(left),
+                    )
         for task in list(self._background):
             task.cancel()
+        self._close()
+
+    def _stop_all_now(self, guardian: Cell[Any], timeout: float) -> None:
+        """The shutdown's deadline passed: every actor still there is asked to
+        stop at once (no longer one at a time), then every suspended handler
+        and hook is cancelled; the ones that were stuck are recorded in
+        ``unclean_stops``."""
+        cells = _walk(guardian)
+        stuck = [c for c in cells if c.suspended is not None]
+        for cell in reversed(cells):
+            if cell.state < STOPPING and not cell.stop_requested and cell.parent_cell is not None:
+                cell.stop_final = True
+                _stopping.request_stop(cell)
+        self.unclean_stops.extend(c.ref.path for c in stuck)
+        logger.error(
+            "actor system %s: %d actors did not stop within %g s; cancelling: %s",
+            self.name,
+            len(stuck),
+            timeout,
+            ", ".join(c.ref.path for c in stuck),
+        )
+        for cell in _walk(guardian):
+            if cell.suspended is not None:
+                cell.suspended.cancel()
+
+    def _close(self) -> None:
+        """The end of the system (a shutdown, or its loop gone): nothing waits
+        for it any more. Idempotent."""
+        first = self._state != TERMINATED
         self._state = TERMINATED
         stopped = ActorSystemStopped(f"actor system {self.name!r} shut down before the reply")
-        self._ask_timeouts.fail_all(stopped)
-        for promise in list(self._foreign_asks):
-            promise.fail(stopped)
+        if self._ask_timeouts is not None:
+            self._ask_timeouts.fail_all(stopped)
+        for foreign in list(self._foreign_asks):
+            foreign.fail(stopped)
+        for temporary in list(self._temporaries.values()):
+            temporary.fail(stopped)
+        self._temporaries.clear()
+        self._inbox.clear()
         self._fail_bridged()
-        if self._pool is not None:
+        if first and self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._terminated is not None and not self._terminated.done():
-            self._terminated.set_result(None)
+            with contextlib.suppress(RuntimeError):  # its loop may be closed
+                self._terminated.set_result(None)
 
     async def wait_terminated(self) -> None:
         """Wait until the system has shut down (by ``shutdown`` or by its
@@ -350,7 +385,9 @@ class ActorSystem(LoopBridge):
             try:
                 loop.run_forever()
             finally:
-                system._fail_bridged()
+                # However the loop ended (shutdown, or a handler's SystemExit),
+                # nothing may wait for it any more.
+                system._close()
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
@@ -374,14 +411,18 @@ class ActorSystem(LoopBridge):
         if get_ident() == self._loop_thread_id:
             raise WrongThread("shutdown_blocking() called on the system's own thread")
         limit = self.config.shutdown_timeout if timeout is None else timeout
+        # Returns within ``limit`` whatever happens: the shutdown cancels stuck
+        # handlers at ``limit``; if the loop is too busy (a flood) or stuck to
+        # finish by then, the system is closed all the same and the loop
+        # finishes its shutdown on its own.
+        deadline = time.monotonic() + limit
         if not self._loop.is_closed():
-            # The shutdown cancels stuck handlers at ``limit``, then allows
-            # them one more second: wait for that, not longer.
             with contextlib.suppress(ActorSystemStopped, TimeoutError):
-                self._run_blocking(self.shutdown(limit), limit + 2.0)
+                self._run_blocking(self.shutdown(limit), limit)
             with contextlib.suppress(RuntimeError):  # already closed
                 self._loop.call_soon_threadsafe(self._loop.stop)
-        thread.join(limit + 2.0)
+        thread.join(max(0.05, deadline - time.monotonic()))
+        self._close()
 
     def __enter__(self) -> ActorSystem:
         if self._thread is None:
@@ -467,6 +508,7 @@ class ActorSystem(LoopBridge):
                 promise = self._temporaries.get(address.uid)
                 if promise is not None:
                     return promise
+                return ActorRef(self._expired, path, address.uid)
             else:
                 ref = self.lookup(path)
                 if ref is not None and ref.uid == address.uid:
@@ -645,7 +687,9 @@ class ActorSystem(LoopBridge):
             await asyncio.wait_for(done, timeout)
         finally:
             if not done.done() or done.cancelled():
-                ref._recipient.deliver_system(ref, Unwatch(waiter))
+                waiter.forget()
+                with contextlib.suppress(ActorSystemStopped):
+                    ref._recipient.deliver_system(ref, Unwatch(waiter))
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:

@@ -22,14 +22,25 @@ if TYPE_CHECKING:
 
 
 class _Timer:
-    __slots__ = ("due", "handle", "interval", "message", "mode")
+    __slots__ = ("due", "handle", "interval", "key", "message", "mode", "timers")
 
-    def __init__(self, message: Any, mode: str, interval: float) -> None:
+    def __init__(
+        self, timers: Timers, key: Hashable, message: Any, mode: str, interval: float
+    ) -> None:
+        self.timers = timers
+        self.key = key
         self.message = message
         self.mode = mode  # "single", "fixed_delay" or "fixed_rate"
         self.interval = interval
         self.due = 0.0
         self.handle: Cancellable | None = None
+
+    def handled(self) -> None:
+        """Its tick is being handled: a single timer that fired is done."""
+        if self.handle is None and self.mode == "single":
+            timers = self.timers._timers
+            if timers.get(self.key) is self:
+                del timers[self.key]
 
 
 class Timers:
@@ -43,6 +54,8 @@ class Timers:
 
     def __init__(self, cell: Cell[Any]) -> None:
         self._cell = cell
+        #: active timers, and single timers that fired and whose tick is still
+        #: queued (so that a cancel can withdraw it); a handled tick's goes
         self._timers: dict[Hashable, _Timer] = {}
 
     def _off_loop(self) -> bool:
@@ -105,7 +118,7 @@ class Timers:
             )
             return
         self.cancel(key)
-        timer = _Timer(message, mode, interval)
+        timer = _Timer(self, key, message, mode, interval)
         clock = self._cell.system.clock
         timer.due = clock.now() + first
         timer.handle = clock.call_later(first, self._fire, key, timer)

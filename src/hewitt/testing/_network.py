@@ -22,9 +22,19 @@ from hewitt import (
     NodeId,
     NodeUnreachable,
 )
+from hewitt._runtime._asks import Promise
 from hewitt._runtime._codec import ControlFrame
-from hewitt._runtime._control import ControlMessage, DeathNotice, ExitNotice, Link, Unwatch, Watch
+from hewitt._runtime._control import (
+    ControlMessage,
+    DeathNotice,
+    ExitNotice,
+    Link,
+    Unlink,
+    Unwatch,
+    Watch,
+)
 from hewitt._runtime._envelope import Item, split
+from hewitt._runtime._sysstate import TERMINATED
 
 
 class BytesNetwork:
@@ -58,7 +68,12 @@ class BytesNetwork:
                 link.lost()
 
     def connected(self, a: NodeId, b: NodeId) -> bool:
-        return frozenset((a, b)) not in self._cut and b in self._members
+        member = self._members.get(b)
+        return (
+            member is not None
+            and member._state != TERMINATED  # a peer that has shut down is gone
+            and frozenset((a, b)) not in self._cut
+        )
 
     def link(self, local: ActorSystem, node: NodeId) -> _Link | None:
         if node not in self._members:
@@ -93,7 +108,16 @@ class _Link:
     """The recipient, in ``system``, of the refs of actors on ``node``; also
     the receiving end of the wire from ``node`` to ``system``."""
 
-    __slots__ = ("_inbound", "_network", "_node", "_scheduled", "_watches", "system")
+    __slots__ = (
+        "_asks",
+        "_inbound",
+        "_links",
+        "_network",
+        "_node",
+        "_scheduled",
+        "_watches",
+        "system",
+    )
 
     def __init__(self, network: BytesNetwork, system: ActorSystem, node: NodeId) -> None:
         self._network = network
@@ -101,6 +125,10 @@ class _Link:
         self._node = node
         #: remote watchee -> the local watchers of it (answered if the link is lost)
         self._watches: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
+        #: remote actor -> the local actors linked with it (they get its exit if lost)
+        self._links: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
+        #: asks sent over this link and not answered yet (they fail if it is lost)
+        self._asks: set[Any] = set()
         self._inbound: deque[bytes] = deque()
         self._scheduled = False
 
@@ -123,6 +151,11 @@ class _Link:
             self.system._dead_letter(message, sender, ref, str(self._unreachable()))
             return
         data = self.system.codec.encode_message(ref, item)  # CodecError reaches the sender
+        sender = split(item)[1]
+        if isinstance(sender, Promise):
+            if len(self._asks) > 1024:
+                self._asks = {ask for ask in self._asks if not ask.done}
+            self._asks.add(sender)
         self._network._carry(self.system, self._node, data)
 
     deliver_ask = deliver
@@ -140,10 +173,16 @@ class _Link:
                 watchers.discard(message.watcher)
                 if not watchers:
                     del self._watches[ref]
-        elif isinstance(message, Link) and not self.alive:
-            other = message.other
-            other._recipient.deliver_system(other, ExitNotice(ref, self._unreachable()))
-            return
+        elif isinstance(message, Link):
+            if not self.alive:
+                other = message.other
+                other._recipient.deliver_system(other, ExitNotice(ref, self._unreachable()))
+                return
+            self._links.setdefault(ref, set()).add(message.other)
+        elif isinstance(message, Unlink):
+            others = self._links.get(ref)
+            if others is not None:
+                others.discard(message.other)
         if not self.alive:
             return
         self._network._carry(
@@ -151,14 +190,24 @@ class _Link:
         )
 
     def lost(self) -> None:
-        """The wire is cut: every watch across it is answered, as a death."""
+        """The wire is cut: every watch across it is answered as a death, every
+        link as an abnormal exit (Erlang's noconnection), every ask waiting for
+        an answer from there fails."""
         watches, self._watches = self._watches, {}
+        links, self._links = self._links, {}
+        asks, self._asks = self._asks, set()
         error = self._unreachable()
 
         def answer() -> None:
             for watchee, watchers in watches.items():
                 for watcher in watchers:
                     watcher._recipient.deliver_system(watcher, DeathNotice(watchee, error))
+            for remote, others in links.items():
+                for other in others:
+                    other._recipient.deliver_system(other, ExitNotice(remote, error))
+            for ask in asks:
+                if not ask.done:
+                    ask.fail(error)
 
         self._on_loop(answer)
 
@@ -183,8 +232,13 @@ class _Link:
                 frame = codec.decode(data, peer)
             except CodecError:
                 continue  # a real transport closes the connection here
-            if isinstance(frame, ControlFrame) and frame.kind == "death":
-                self._forget_watch(frame.ref)
+            if isinstance(frame, ControlFrame):
+                if frame.kind == "death":
+                    self._forget_watch(frame.ref)
+                elif frame.kind == "link" and frame.ref is not None:
+                    # A remote actor links with one of ours: ours gets its exit if lost.
+                    local = codec.resolve(frame.to)
+                    self._links.setdefault(codec.resolve(frame.ref), set()).add(local)
             codec.deliver(frame, peer)
 
     def _forget_watch(self, wire_ref: Any) -> None:
