@@ -95,6 +95,9 @@ async def test_a_stop_during_a_restart_is_not_undone_by_the_rebuild(
         def pre_start(self) -> None:
             log.append("pre_start")
 
+        def pre_restart(self, exc: BaseException, message: Any) -> None:
+            probe.ref.tell(("pre_restart", self.context.self.name))
+
         async def receive(self, message: Any) -> None:
             if message == "wait":
                 probe.ref.tell("waiting")
@@ -121,11 +124,13 @@ async def test_a_stop_during_a_restart_is_not_undone_by_the_rebuild(
     slow.tell("wait")
     await probe.expect_message("waiting")  # slow's handler is suspended
     other.tell("boom")  # one-for-all: slow restarts too, once its handler is done
-    assert await other.ask("ping", timeout=HANG) == "pong"  # other is rebuilt already
+    restarting = await probe.receive_messages(2, within=HANG)
+    assert sorted(restarting) == [("pre_restart", "other"), ("pre_restart", "slow")]
     slow.stop()
     slow.tell("after stop")
     gate.set()
     await slow.wait_terminated(timeout=HANG)
+    assert await other.ask("ping", timeout=HANG) == "pong"  # other no longer waits for slow
     assert "after stop" not in log
     assert log.count("pre_start") == 3  # both started, other rebuilt; slow was not
 
@@ -133,8 +138,12 @@ async def test_a_stop_during_a_restart_is_not_undone_by_the_rebuild(
 async def test_spawning_while_restarting_is_refused_not_wedging(actor_system: ActorSystem) -> None:
     gate = asyncio.Event()
     outcome: list[BaseException | str] = []
+    probe = TestProbe(actor_system)
 
     class SpawnsLater(Actor[Any]):
+        def pre_restart(self, exc: BaseException, message: Any) -> None:
+            probe.ref.tell(("pre_restart", self.context.self.name))
+
         async def receive(self, message: Any) -> None:
             if message == "spawn later":
                 await gate.wait()
@@ -162,7 +171,7 @@ async def test_spawning_while_restarting_is_refused_not_wedging(actor_system: Ac
     a.tell("spawn later")
     assert await b.ask("b is here", timeout=HANG) == "b is here"  # a's handler has begun
     b.tell("boom")  # a restarts while its handler waits
-    assert await b.ask("b rebuilt", timeout=HANG) == "b rebuilt"  # the restart has begun
+    assert len(await probe.receive_messages(2, within=HANG)) == 2  # the restart has begun
     gate.set()
     assert await a.ask("alive", timeout=HANG) == "alive"  # rebuilt, not wedged
     assert len(outcome) == 1 and isinstance(outcome[0], ActorSystemNotRunning)
@@ -368,3 +377,50 @@ async def test_actors_starting_in_a_burst_let_the_loop_run() -> None:
         assert len(refs) == 1000
         # 1,000 start turns, at most 100 per loop callback: the ticker ran between them.
         assert len(seen) >= 10
+
+
+async def test_one_for_all_rebuilds_in_start_order_once_every_sibling_has_stopped(
+    actor_system: ActorSystem,
+) -> None:
+    events: list[str] = []
+    probe = TestProbe(actor_system)
+
+    class Grand(Actor[Any]):
+        def receive(self, message: Any) -> None:
+            pass
+
+        async def post_stop(self) -> None:
+            await asyncio.sleep(0)  # a cleanup that awaits (the behaviour under test)
+            events.append("a's child stopped")
+
+    class First(Actor[Any]):
+        def pre_start(self) -> None:
+            events.append("a started")
+            self.context.spawn(Grand)
+
+        def receive(self, message: Any) -> None:
+            raise ValueError("a fails")
+
+    class Second(Actor[Any]):
+        def pre_start(self) -> None:
+            events.append("b started")
+            probe.ref.tell("b started")
+
+        def receive(self, message: Any) -> None:
+            pass
+
+    class Sup(Actor[Any]):
+        supervisor_strategy = SupervisorStrategy.one_for_all(poison_threshold=1)
+
+        def pre_start(self) -> None:
+            self.a = self.context.spawn(First, name="a")
+            self.b = self.context.spawn(Second, name="b")
+
+        def receive(self, message: Any) -> None:
+            self.a.tell(message)
+
+    sup = actor_system.spawn(Sup)
+    await probe.expect_message("b started", within=HANG)  # both have started
+    sup.tell("fail")
+    await probe.expect_message("b started", within=HANG)  # rebuilt
+    assert events == ["a started", "b started", "a's child stopped", "a started", "b started"]

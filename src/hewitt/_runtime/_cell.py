@@ -663,6 +663,10 @@ class Cell(ContextApi[M], Generic[M]):
     # ------------------------------------------------------------------
     # Children and stopping (what the lifecycle modules call back)
 
+    def left_restart_group(self) -> None:
+        """It stopped while restarting with its siblings (see _supervise)."""
+        _supervise.left_restart_group(self)
+
     def restart_after_stop(self, child: Cell[Any]) -> bool:
         """A PERMANENT child stopped: its supervisor's rules may replace it."""
         return _supervise.restart_after_stop(self, child)

@@ -26,6 +26,7 @@ class Extras:
         "links",
         "receive_timeout",
         "restart_cause",
+        "restart_group",
         "restart_log",
         "restart_timer",
         "stash",
@@ -57,6 +58,9 @@ class Extras:
         #: (each top-level actor gets its own restart intensity)
         self.guardian_log: RestartLog | None = None
         self.restart_timer: Cancellable | None = None
+        #: the siblings it is restarted with (one-for-all, rest-for-one): all
+        #: are rebuilt together, in start order, once all are ready
+        self.restart_group: list[Cell[Any]] | None = None
         #: why it stopped: None for a normal stop
         self.stop_reason: BaseException | None = None
         #: its children are being stopped one at a time (see _stopping), in

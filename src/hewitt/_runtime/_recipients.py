@@ -51,7 +51,8 @@ class DeadRecipient:
                 f"actor system {system.name!r} has shut down: {describe(message)} "
                 f"to {ref.path} refused"
             )
-        system._dead_letter(message, sender, ref, self.reason)
+        # The dead-letter office (its counters, the event stream) lives on the loop.
+        system._call_on_loop(system._dead_letter, message, sender, ref, self.reason)
 
     deliver_ask = deliver
 
@@ -92,7 +93,8 @@ class UnreachableRecipient:
 
     def deliver(self, ref: ActorRef[Any], item: Item) -> None:
         message, sender = split(item)
-        self.system._dead_letter(message, sender, ref, str(self.error()))
+        system = self.system
+        system._call_on_loop(system._dead_letter, message, sender, ref, str(self.error()))
 
     deliver_ask = deliver
 

@@ -66,7 +66,10 @@ def terminate(cell: Cell[Any]) -> None:
     if cell.state == STARTING:
         # Never started (pre_start or post_restart did not run): no post_stop.
         cell.actor = None
+    restarting = cell.state == RESTARTING
     transition(cell, STOPPING)
+    if restarting and extras is not None and extras.restart_group is not None:
+        cell.left_restart_group()
     cell.stop_requested = True
     cell.receive = None
     cell.scheduled = False

@@ -232,14 +232,20 @@ def restart_children(
     delay = 0.0
     if strategy.backoff is not None:
         delay = log.next_delay(now, strategy.backoff, system._rng)
-    # OTP order: the others are stopped in reverse start order, then every
-    # target is rebuilt in start order (as soon as its own children are gone).
+    # OTP order: the others are stopped in reverse start order, then, once all
+    # of them are ready (their children gone, their handlers done, the delay
+    # over), every target is rebuilt in start order.
+    group = [
+        cell for cell in targets if cell is failed or cell.restart_type is not RestartType.TEMPORARY
+    ]
     for cell in reversed(targets):
         if cell is not failed and cell.restart_type is RestartType.TEMPORARY:
             cell.stop_final = True
             _stopping.request_stop(cell)
         else:
             begin_restart(cell, exc, message if cell is failed else None, delay)
+            if len(group) > 1:
+                cell.get_extras().restart_group = group
     for cell in targets:
         maybe_complete_restart(cell)
 
@@ -261,6 +267,7 @@ def begin_restart(cell: Cell[Any], cause: BaseException, message: Any, delay: fl
     transition(cell, RESTARTING)
     extras = cell.get_extras()
     extras.restart_cause = cause
+    _deathwatch.exit_links(cell, cause)  # the old instance has exited: its links hear it
     cell.scheduled = True  # tells only queue while it restarts
     cell.cancel_timers()
     cell.withdraw_timer_ticks()
@@ -276,20 +283,55 @@ def _delay_over(cell: Cell[Any]) -> None:
     maybe_complete_restart(cell)
 
 
-def maybe_complete_restart(cell: Cell[Any]) -> None:
+def _ready_to_rebuild(cell: Cell[Any]) -> bool:
     extras = cell.extras
-    if (
+    return not (
         cell.state != RESTARTING
         or extras is None
         or extras.restart_cause is None
         or cell.child_cells
         or cell.suspended is not None
         or extras.restart_timer is not None
-    ):
+    )
+
+
+def maybe_complete_restart(cell: Cell[Any]) -> None:
+    if not _ready_to_rebuild(cell):
         return
     if cell.stop_requested:
         _stopping.terminate(cell)  # stopped while it restarted: it is not rebuilt
         return
+    extras = cell.extras
+    assert extras is not None
+    group = extras.restart_group
+    if group is not None:
+        # Restarted together (one-for-all, rest-for-one): rebuilt together, in
+        # start order, once every one of them is ready.
+        members = [c for c in group if c.state == RESTARTING]
+        if not all(_ready_to_rebuild(c) and not c.stop_requested for c in members):
+            return
+        for member in members:
+            member.get_extras().restart_group = None
+            _rebuild(member)
+        return
+    _rebuild(cell)
+
+
+def left_restart_group(cell: Cell[Any]) -> None:
+    """``cell`` stopped while it was restarted with its siblings: the others
+    no longer wait for it."""
+    extras = cell.extras
+    group = extras.restart_group if extras is not None else None
+    if group is None:
+        return
+    extras.restart_group = None  # type: ignore[union-attr]
+    for member in group:
+        if member is not cell and member.state == RESTARTING:
+            maybe_complete_restart(member)
+
+
+def _rebuild(cell: Cell[Any]) -> None:
+    extras = cell.get_extras()
     stash = extras.stash
     if stash:
         cell.front_deque().extendleft(reversed(stash))
@@ -307,7 +349,7 @@ def maybe_complete_restart(cell: Cell[Any]) -> None:
         return
     system = cell.system
     system._restarts += 1
-    if system.config.lifecycle_events:
+    if system.config.lifecycle_events and extras.restart_cause is not None:
         system.event_stream.publish(ActorRestarted(cell.ref, extras.restart_cause))
     transition(cell, STARTING)  # post_restart (by default: pre_start) runs before the next message
     cell.scheduled = True
