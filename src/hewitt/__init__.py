@@ -41,6 +41,7 @@ from ._runtime._messages import (
 )
 from ._runtime._pipe import pipe_to
 from ._runtime._ref import DEFAULT_TIMEOUT, ActorRef
+from ._runtime._statistics import ActorStatistics, SystemStatistics
 from ._runtime._supervise import LinkedActorFailed
 from ._runtime._supervision import (
     Backoff,
@@ -51,7 +52,7 @@ from ._runtime._supervision import (
     StrategyKind,
     SupervisorStrategy,
 )
-from ._runtime._system import ActorStatistics, ActorSystem, RemoteProvider, SystemStatistics
+from ._runtime._system import ActorSystem, RemoteProvider
 from ._runtime._timers import Timers
 
 __all__ = [

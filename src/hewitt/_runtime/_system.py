@@ -10,10 +10,8 @@ import logging
 import os
 import random
 import threading
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from itertools import count
 from threading import get_ident
 from types import TracebackType
@@ -30,18 +28,19 @@ from ._control import ControlMessage, Unwatch
 from ._deadletters import DeadLetters
 from ._dispatcher import Dispatcher
 from ._envelope import envelope
-from ._errors import ActorSystemNotRunning, ActorSystemStopped, WrongThread
+from ._errors import ActorSystemNotRunning, ActorSystemStopped
 from ._events import EventStream
 from ._lifecycle import RUNNING as CELL_RUNNING
 from ._lifecycle import STOPPED
 from ._lifecycle import name as state_name
-from ._loops import new_event_loop
 from ._mailbox import Mailbox
 from ._messages import ActorFailed, ActorStopped, Failure
 from ._recipients import DeadRecipient, UnreachableRecipient
 from ._ref import ActorRef, Recipient
+from ._statistics import ActorStatistics, SystemStatistics
 from ._supervision import RestartType
 from ._sysstate import CREATED, RUNNING, STOPPING, TERMINATED
+from ._threaded import ThreadedMode
 
 if TYPE_CHECKING:
     from ._asks import Promise, ThreadSafeAskRef
@@ -51,43 +50,6 @@ logger = logging.getLogger("hewitt")
 
 N = TypeVar("N")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class SystemStatistics:
-    """A snapshot of an actor system's counters."""
-
-    live_actors: int
-    spawned: int
-    messages_processed: int
-    dead_letters: int
-    failures: int
-    restarts: int
-    ready_actors: int
-    #: asks waiting for a reply
-    pending_asks: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ActorStatistics:
-    """A snapshot of one actor's counters (see ``ActorSystem.actor_statistics``).
-
-    ``high_water_mark`` is the most messages seen queued at once, sampled at
-    the start of each turn (between turns a queue only grows).
-    """
-
-    path: str
-    mailbox_depth: int
-    high_water_mark: int
-    children: int
-    #: None for an unbounded mailbox
-    capacity: int | None
-    #: messages a full bounded mailbox dropped (dead letters)
-    dropped: int
-    #: its lifecycle state: starting, running, suspended, restarting, stopping
-    state: str = "running"
-    #: refs watching it (actors, and waiters of ``wait_terminated``)
-    watchers: int = 0
 
 
 class RemoteProvider(Protocol):
@@ -104,7 +66,7 @@ class _Guardian(Actor[Any]):
         )
 
 
-class ActorSystem(LoopBridge):
+class ActorSystem(ThreadedMode, LoopBridge):
     """A tree of actors on one event loop: ``/user`` for yours, ``/system`` for hewitt's.
 
     Use it as an async context manager inside a running loop::
@@ -325,16 +287,6 @@ class ActorSystem(LoopBridge):
             return
         await asyncio.shield(self._terminated)
 
-    def wait_terminated_blocking(self, timeout: float | None = None) -> None:
-        """:meth:`wait_terminated` for synchronous code on other threads:
-        returns once the system has shut down; TimeoutError after ``timeout``."""
-        if self._state == TERMINATED:
-            return
-        try:
-            self._run_blocking(self.wait_terminated(), timeout)
-        except ActorSystemStopped:
-            return
-
     async def wait_all_terminated(
         self, refs: Iterable[ActorRef[Any]], timeout: float | None = None
     ) -> None:
@@ -355,90 +307,6 @@ class ActorSystem(LoopBridge):
     def is_running(self) -> bool:
         """True between start and shutdown."""
         return self._state == RUNNING
-
-    # ------------------------------------------------------------------
-    # Threaded mode
-
-    @classmethod
-    def start_in_thread(
-        cls, name: str = "hewitt", *, config: SystemConfig | None = None
-    ) -> ActorSystem:
-        """Start a system on its own daemon thread with its own event loop.
-
-        For synchronous programs (scripts, notebooks, WSGI apps): ``tell`` and
-        ``spawn`` are thread-safe, ``ref.ask_blocking`` waits for a reply, and
-        ``shutdown_blocking`` (or leaving the ``with`` block) stops everything.
-        """
-        system = cls(name, config=config)
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def main() -> None:
-            loop = new_event_loop(system.config.use_uvloop)
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(system.start())
-            except BaseException as exc:
-                started.set_exception(exc)
-                loop.close()
-                return
-            started.set_result(None)
-            try:
-                loop.run_forever()
-            finally:
-                # However the loop ended (shutdown, or a handler's SystemExit),
-                # nothing may wait for it any more.
-                system._close()
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        thread = threading.Thread(target=main, name=f"hewitt-{name}", daemon=True)
-        system._thread = thread
-        thread.start()
-        started.result()
-        return system
-
-    def shutdown_blocking(self, timeout: float | None = None) -> None:
-        """Stop a system started with :meth:`start_in_thread` and join its thread.
-
-        Returns within about ``timeout`` seconds (default
-        ``SystemConfig.shutdown_timeout``) even while other threads keep
-        sending. A second call waits for the first."""
-        thread = self._thread
-        if thread is None:
-            raise WrongThread(
-                f"actor system {self.name!r} runs in your event loop; use `await system.shutdown()`"
-            )
-        if get_ident() == self._loop_thread_id:
-            raise WrongThread("shutdown_blocking() called on the system's own thread")
-        limit = self.config.shutdown_timeout if timeout is None else timeout
-        # Returns within ``limit`` whatever happens: the shutdown cancels stuck
-        # handlers at ``limit``; if the loop is too busy (a flood) or stuck to
-        # finish by then, the system is closed all the same and the loop
-        # finishes its shutdown on its own.
-        deadline = time.monotonic() + limit
-        if not self._loop.is_closed():
-            with contextlib.suppress(ActorSystemStopped, TimeoutError):
-                self._run_blocking(self.shutdown(limit), limit)
-            with contextlib.suppress(RuntimeError):  # already closed
-                self._loop.call_soon_threadsafe(self._loop.stop)
-        thread.join(max(0.05, deadline - time.monotonic()))
-        self._close()
-
-    def __enter__(self) -> ActorSystem:
-        if self._thread is None:
-            raise WrongThread(
-                "`with ActorSystem(...)` needs ActorSystem.start_in_thread(...); "
-                "in async code use `async with ActorSystem(...)`"
-            )
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.shutdown_blocking()
 
     # ------------------------------------------------------------------
     # Actors
