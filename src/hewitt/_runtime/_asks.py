@@ -79,6 +79,24 @@ class Promise(ActorRef[Any]):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
+    def __init__(
+        self,
+        recipient: TemporaryRecipient,
+        future: asyncio.Future[Any] | concurrent.futures.Future[Any],
+        target: ActorRef[Any],
+        message: Any,
+        timeout: float | None,
+    ) -> None:
+        # Flat on purpose (no super() chain): this runs once per ask.
+        self._recipient = recipient
+        self._path = "/temp"
+        self._uid = 0
+        self._future = future
+        self._target = target
+        self._message_type = type(message)
+        self._timeout = timeout
+        self._lane = None
+
     @property
     def path(self) -> str:
         if not self._uid:
@@ -153,24 +171,6 @@ class AskRef(Promise):
 
     __slots__ = ()
 
-    def __init__(
-        self,
-        recipient: TemporaryRecipient,
-        future: asyncio.Future[Any],
-        target: ActorRef[Any],
-        message: Any,
-        timeout: float | None,
-    ) -> None:
-        # Flat on purpose (no super() chain): this runs once per ask.
-        self._recipient = recipient
-        self._path = "/temp"
-        self._uid = 0
-        self._future = future
-        self._target = target
-        self._message_type = type(message)
-        self._timeout = timeout
-        self._lane = None
-
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         system = self._recipient.system
         if get_ident() != system._loop_thread_id:
@@ -206,23 +206,6 @@ class ThreadSafeAskRef(Promise):
 
     __slots__ = ()
 
-    def __init__(
-        self,
-        recipient: TemporaryRecipient,
-        future: concurrent.futures.Future[Any],
-        target: ActorRef[Any],
-        message: Any,
-        timeout: float | None,
-    ) -> None:
-        self._recipient = recipient
-        self._path = "/temp"
-        self._uid = 0
-        self._future = future
-        self._target = target
-        self._message_type = type(message)
-        self._timeout = timeout
-        self._lane = None
-
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         try:
             self._future.set_result(message)
@@ -251,14 +234,7 @@ class TerminationWaiter(Promise):
     def __init__(
         self, recipient: TemporaryRecipient, future: asyncio.Future[None], target: ActorRef[Any]
     ) -> None:
-        self._recipient = recipient
-        self._path = "/temp"
-        self._uid = 0
-        self._future = future
-        self._target = target
-        self._message_type = type(None)
-        self._timeout = None
-        self._lane = None
+        super().__init__(recipient, future, target, None, None)
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         self._late(message, sender)
