@@ -13,3 +13,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet -e ".[dev]"
     touch "$stamp"
 fi
+# Bytecode for the sources (an editable install has none, and with
+# PYTHONDONTWRITEBYTECODE set every process would compile them again: a third of
+# `import hewitt`, in every test that starts a process).
+.venv/bin/python -m compileall -q src >/dev/null
