@@ -259,14 +259,10 @@ class Cell(ContextApi[M], TurnsMixin[M], Generic[M]):
         Terminated, Exit): a bounded mailbox never refuses or drops it.
         Event-loop thread only."""
         mailbox = self.mailbox
-        if mailbox is not None and type(mailbox) is not deque:
-            mailbox.force(item)  # type: ignore[union-attr]
-        elif mailbox is not None:
-            mailbox.append(item)
-        elif self.pending is NOTHING:
-            self.pending = item
-        else:
-            self.second(item)
+        if mailbox is None or type(mailbox) is deque:
+            self.deliver(self.ref, item)  # an unbounded mailbox: as any message
+            return
+        mailbox.force(item)  # type: ignore[union-attr]
         if not self.scheduled:
             self.wake()
 
