@@ -268,3 +268,36 @@ async def test_any_actor_can_spawn_a_top_level_actor(actor_system: ActorSystem) 
     top = await spawner.ask("top", timeout=5)
     assert top.path == "/user/top"
     assert await top.ask("hi", timeout=5) == "hi"
+
+
+async def test_hooks_and_blocking_handlers_tell_as_their_actor(actor_system: ActorSystem) -> None:
+    probe = TestProbe(actor_system)
+
+    class Hooks(Actor[Any]):
+        def pre_start(self) -> None:
+            probe.ref.tell("pre_start")
+
+        def receive(self, message: Any) -> None:
+            probe.ref.tell("receive")
+
+        def post_stop(self) -> None:
+            probe.ref.tell("post_stop")
+
+    class Blocking(Actor[Any]):
+        blocking = True
+
+        def receive(self, message: Any) -> None:
+            probe.ref.tell("on the pool")
+
+    hooks = actor_system.spawn(Hooks)
+    hooks.tell("go")
+    for expected in ("pre_start", "receive"):
+        await probe.expect_message(expected)
+        assert probe.last_sender == hooks
+    hooks.stop()
+    await probe.expect_message("post_stop")
+    assert probe.last_sender == hooks
+    blocking = actor_system.spawn(Blocking)
+    blocking.tell("go")
+    await probe.expect_message("on the pool")
+    assert probe.last_sender == blocking

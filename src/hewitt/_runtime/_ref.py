@@ -45,12 +45,38 @@ DEFAULT_TIMEOUT: Final = _DefaultTimeout()
 
 Timeout = float | None | _DefaultTimeout
 
-#: The ref of the actor whose handler is running in the current context: each
-#: actor runs its handlers in a ``contextvars.Context`` of its own where this
-#: is set, so a ``tell`` inside a handler carries the actor as its sender (as
-#: in Akka), also after an ``await`` in an async handler.
-CURRENT_ACTOR: ContextVar[ActorRef[Any] | None] = ContextVar("hewitt_current_actor", default=None)
+
+class RunningTurn:
+    """What CURRENT_ACTOR holds in an actor's context until the actor needs its
+    own ref there: "the actor whose turn the dispatcher is running". Every
+    actor's context starts as a copy of its system's template (one object,
+    no set per actor); the actor's ref is set in it the first time it runs
+    an async handler, a hook or a blocking handler."""
+
+    __slots__ = ("dispatcher",)
+
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+
+
+#: The actor whose handler runs in the current context (or a RunningTurn):
+#: each actor runs its handlers in a ``contextvars.Context`` of its own, so a
+#: ``tell`` inside a handler carries the actor as its sender (as in Akka), also
+#: after an ``await`` in an async handler.
+CURRENT_ACTOR: ContextVar[ActorRef[Any] | RunningTurn | None] = ContextVar(
+    "hewitt_current_actor", default=None
+)
 _current_actor = CURRENT_ACTOR.get
+
+
+def implicit_sender() -> ActorRef[Any] | None:
+    """The actor a ``tell`` made here is from (None outside any actor)."""
+    who = _current_actor()
+    if type(who) is RunningTurn:
+        cell = who.dispatcher.current
+        return cell.ref if cell is not None else None
+    return who  # type: ignore[return-value]
+
 
 #: The class of local cells, registered by ``_cell`` when it is imported (this
 #: module is below it and cannot import it): ``tell``'s fast path tests for it.
@@ -130,7 +156,10 @@ class ActorRef(Generic[M_contra]):
         ActorSystemStopped once the recipient's system has shut down.
         """
         if sender is None:
-            sender = _current_actor()
+            sender = _current_actor()  # type: ignore[assignment]
+            if sender is not None and type(sender) is RunningTurn:
+                running = sender.dispatcher.current
+                sender = running.ref if running is not None else None
         item = message if sender is None else (message, sender, ENVELOPE)
         cell: Any = self._recipient
         if type(cell) is not _local_cell or get_ident() != cell.system._loop_thread_id:
@@ -162,7 +191,7 @@ class ActorRef(Generic[M_contra]):
         seconds (None: wait as long as it takes). For every other mailbox it
         is ``tell``. Usable from any event loop."""
         if sender is None:
-            sender = _current_actor()
+            sender = implicit_sender()
         item = message if sender is None else (message, sender, ENVELOPE)
         recipient = self._recipient
         deliver_with_room = getattr(recipient, "deliver_with_room", None)

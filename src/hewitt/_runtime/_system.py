@@ -12,6 +12,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import Context as VarContext
 from itertools import count
 from threading import get_ident
 from types import TracebackType
@@ -36,7 +37,7 @@ from ._lifecycle import name as state_name
 from ._mailbox import Mailbox
 from ._messages import ActorFailed, ActorStopped, Failure
 from ._recipients import DeadRecipient, UnreachableRecipient
-from ._ref import ActorRef, Recipient
+from ._ref import CURRENT_ACTOR, ActorRef, Recipient, RunningTurn
 from ._statistics import ActorStatistics, SystemStatistics
 from ._supervision import RestartType
 from ._sysstate import CREATED, RUNNING, STOPPING, TERMINATED
@@ -168,6 +169,9 @@ class ActorSystem(ThreadedMode, LoopBridge):
             self.config.direct_asks,
             Cell.run_turn,
         )
+        #: every actor's context starts as a copy of this one (see RunningTurn)
+        self._actor_context = VarContext()
+        self._actor_context.run(CURRENT_ACTOR.set, RunningTurn(self._dispatcher))
         self.clock = self.config.clock if self.config.clock is not None else LoopClock(loop)
         self._ask_timeouts = _asks.AskTimeouts(self.clock)
         self._user = self._guardian("user")

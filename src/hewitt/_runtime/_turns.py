@@ -66,9 +66,25 @@ class TurnsMixin(Generic[M]):
 
     def new_vars(self) -> VarContext:
         """The actor's own contextvars.Context, where its handlers run (made at
-        its first turn; CURRENT_ACTOR is this actor there)."""
-        variables = self.vars = VarContext()
-        variables.run(CURRENT_ACTOR.set, self.ref)
+        its first turn: a copy of its system's template, see RunningTurn)."""
+        variables = self.vars = self.system._actor_context.copy()
+        return variables
+
+    def own_vars(self) -> VarContext:
+        """The actor's context, with its own ref set in it (for the handlers that
+        run outside its turns: async handlers, hooks, blocking handlers)."""
+        variables = self.vars
+        if variables is None:
+            variables = self.new_vars()
+        if variables.get(CURRENT_ACTOR) is not self.ref:
+            if self.system._dispatcher.current is self:
+                CURRENT_ACTOR.set(self.ref)  # in its own turn: this is its context
+            else:
+                try:
+                    variables.run(CURRENT_ACTOR.set, self.ref)
+                except RuntimeError:  # entered elsewhere: a copy with the ref
+                    variables = variables.copy()
+                    variables.run(CURRENT_ACTOR.set, self.ref)
         return variables
 
     def run_turn(self, throughput: int) -> int:
@@ -175,9 +191,7 @@ class TurnsMixin(Generic[M]):
     def run_hook(self, hook: Callable[..., Any], *args: Any) -> Any:
         """Run a lifecycle hook in the actor's own context (in a copy of it when
         that context is in use already)."""
-        variables = self.vars
-        if variables is None:
-            variables = self.new_vars()
+        variables = self.own_vars()
         try:
             variables.run(_nothing)
         except RuntimeError:
@@ -190,7 +204,7 @@ class TurnsMixin(Generic[M]):
         """A handler or hook returned an awaitable: the actor waits for it."""
         loop = self.system._loop
         if asyncio.iscoroutine(result):
-            future: asyncio.Future[Any] = loop.create_task(result, context=self.vars)
+            future: asyncio.Future[Any] = loop.create_task(result, context=self.own_vars())
         elif asyncio.isfuture(result):
             future = result
         elif isinstance(result, Awaitable):
@@ -297,7 +311,7 @@ class TurnsMixin(Generic[M]):
             def submit() -> None:
                 if done.done():
                     return  # cancelled (shutdown) before it started
-                variables = self.vars if self.vars is not None else self.new_vars()
+                variables = self.own_vars()
                 work = loop.run_in_executor(
                     system._executor(), call_in_context, variables, handler, actor, message
                 )

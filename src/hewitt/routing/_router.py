@@ -22,7 +22,7 @@ from hewitt import (
 # inside a handler, and the envelope of a message with a sender.
 from .._runtime._envelope import envelope
 from .._runtime._marks import ENVELOPE
-from .._runtime._ref import CURRENT_ACTOR
+from .._runtime._ref import implicit_sender
 from ._messages import (
     AddRoutee,
     Broadcast,
@@ -72,7 +72,7 @@ class RouterRef(ActorRef[R]):
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         if sender is None:
-            sender = CURRENT_ACTOR.get()
+            sender = implicit_sender()
         recipient: Any = self._recipient
         # The kernel hook for sender-side routing: the router instance when its
         # cell is running, idle and on this thread (docs/architecture.md).
