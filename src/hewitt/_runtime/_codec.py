@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from ._address import ActorAddress, NodeId
+from ._address import TEMP_PREFIX, ActorAddress, NodeId
 from ._asks import fail_ask
 from ._control import (
     AskFailed,
@@ -48,6 +48,7 @@ from ._errors import (
     AskTimeout,
     CodecError,
     DeliveryError,
+    NodeDown,
     NodeUnreachable,
     RemoteError,
 )
@@ -95,6 +96,19 @@ class ControlFrame(msgspec.Struct, array_like=True, frozen=True, gc=False, tag=1
 
 Frame = MessageFrame | ControlFrame
 
+#: How many resolved wire refs a codec keeps (then it starts again).
+_RESOLVED_CACHE: Final = 4096
+
+
+def batch_header(count: int) -> bytes:
+    """The msgpack array header of ``count`` items: a batch of encoded frames
+    is this header followed by the frames' bytes, concatenated."""
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 0x10000:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Undecodable:
@@ -116,6 +130,7 @@ _KERNEL_ERRORS: Final[dict[str, tuple[type[BaseException], tuple[str, ...]]]] = 
     "hewitt.DeliveryError": (DeliveryError, ("recipient", "message_type", "reason")),
     "hewitt.AskTimeout": (AskTimeout, ("recipient", "message_type", "timeout")),
     "hewitt.NodeUnreachable": (NodeUnreachable, ("node", "detail")),
+    "hewitt.NodeDown": (NodeDown, ("node", "detail")),
     "hewitt.ActorSystemStopped": (ActorSystemStopped, ()),
     "hewitt.CodecError": (CodecError, ()),
 }
@@ -159,6 +174,8 @@ class KernelCodec:
         self._decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
         self._encoder = msgspec.msgpack.Encoder(enc_hook=self._enc_hook)
         self._frames = msgspec.msgpack.Decoder(Frame)
+        self._batches = msgspec.msgpack.Decoder(list[Frame])
+        self._resolved: dict[WireRef, ActorRef[Any]] = {}
         for scalar in _SCALARS:
             self._add(scalar, scalar.__name__)
         self._add(Terminated, "hewitt.Terminated")
@@ -268,6 +285,31 @@ class KernelCodec:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise CodecError(f"malformed frame from {peer}: {exc}") from exc
 
+    def decode_batch(self, data: bytes | memoryview, peer: str = "a peer") -> list[Frame]:
+        """Decode a batch (see :func:`batch_header`); CodecError if malformed."""
+        try:
+            return self._batches.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CodecError(f"malformed batch from {peer}: {exc}") from exc
+
+    def pack(self, value: Any) -> tuple[str, bytes]:
+        """A value of a registered type as (type name, bytes), for a protocol
+        that carries values outside an envelope (a remote spawn's arguments)."""
+        name = self._by_type.get(type(value))
+        if name is None:
+            raise CodecError(
+                f"{_qualified(type(value))} is not registered with the codec of actor "
+                f"system {self._system.name!r}: system.codec.register(...) it on both nodes"
+            )
+        try:
+            return name, self._encoder.encode(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CodecError(f"{name} cannot be encoded: {exc}") from exc
+
+    def unpack(self, type_name: str, body: bytes) -> Any:
+        """The value :meth:`pack` made; CodecError if unknown or malformed."""
+        return self._body(MessageFrame(_NOWHERE, None, type_name, msgspec.Raw(body)))
+
     def receive(self, data: bytes, peer: str = "a peer") -> None:
         """Decode a frame and deliver what it carries in this system.
 
@@ -363,10 +405,28 @@ class KernelCodec:
         return build()
 
     def resolve(self, wire: WireRef) -> ActorRef[Any]:
+        """The ref for a wire ref. Refs to actors (not temporary refs) are
+        cached: a cached ref stays right, as an actor that stops turns its ref
+        into a dead one and an actor started again has another uid."""
+        ref = self._resolved.get(wire)
+        if ref is not None:
+            return ref
         system, host, port, incarnation, path, uid = wire
-        return self._system.resolve(
-            ActorAddress(NodeId(system, host, port, incarnation), path, uid)
-        )
+        ref = self._system.resolve(ActorAddress(NodeId(system, host, port, incarnation), path, uid))
+        if not path.startswith(TEMP_PREFIX) and ref.is_alive:
+            resolved = self._resolved
+            if len(resolved) >= _RESOLVED_CACHE:
+                resolved.clear()
+            resolved[wire] = ref
+        return ref
+
+    def forget_node(self, node: NodeId) -> None:
+        """Drop the cached refs of ``node`` (its link went down)."""
+        key = (node.system, node.host, node.port, node.incarnation)
+        self._resolved = {w: r for w, r in self._resolved.items() if w[:4] != key}
+
+
+_NOWHERE: Final[WireRef] = ("", "", 0, 0, "", 0)
 
 
 def _wire_ref(ref: ActorRef[Any]) -> WireRef:

@@ -75,6 +75,17 @@ class NodeUnreachable(HewittError):
         self.detail = detail
 
 
+class NodeDown(NodeUnreachable):
+    """The node was declared down (it stopped, crashed, restarted as a new
+    incarnation, or stayed unreachable past the down timeout). Final: that
+    incarnation is quarantined and never reached again."""
+
+    def __init__(self, node: str, detail: str = "") -> None:
+        HewittError.__init__(self, f"node {node} is down" + (f": {detail}" if detail else ""))
+        self.node = node
+        self.detail = detail
+
+
 class RemoteError(HewittError):
     """An exception raised on another node, carried back as data (never pickled).
 

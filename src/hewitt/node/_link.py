@@ -1,0 +1,456 @@
+"""A link: this node's view of one incarnation of another node.
+
+The link is the recipient of every ref to an actor on that node, and it owns
+the link's state machine (the only place its state changes)::
+
+    CONNECTING --attach--> UP --lost / phi high--> SUSPECT --attach / heartbeats--> UP
+        |                   |                         |
+        +-------------------+----> DOWN <-------------+  (down timeout, goodbye,
+                                                          new incarnation, refusal)
+
+CONNECTING and SUSPECT queue messages (bounded), and SUSPECT fails new asks
+at once. DOWN is final: that incarnation is quarantined, queued and later
+messages are dead letters, pending asks fail with NodeDown, and every watch
+and link across it is answered (``Terminated``/``Exit`` with NodeDown).
+
+Two lanes go out over the one connection: the control lane (watch, link,
+stop, death and exit notices, failed asks) is written before the ordinary
+lane at every flush, and heartbeats bypass both, so that a full ordinary lane
+never delays them. Writes are batched: everything queued when the loop gets
+round to flushing goes out in frames of up to ``batch_bytes``; a flush waits
+only when the socket's buffer is above its high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from threading import get_ident
+from typing import TYPE_CHECKING, Any
+
+from hewitt import ActorRef, CodecError, MailboxFull, NodeDown, NodeId, NodeUnreachable, Overflow
+from hewitt._runtime._asks import Promise, fail_ask, is_temporary
+from hewitt._runtime._codec import ControlFrame, batch_header
+from hewitt._runtime._control import (
+    ControlMessage,
+    DeathNotice,
+    ExitNotice,
+    Link,
+    Unlink,
+    Unwatch,
+    Watch,
+)
+from hewitt._runtime._envelope import Item, describe, split
+
+from ._wire import BATCH, GOODBYE, HEARTBEAT, FrameTooLarge, read_frame
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+logger = logging.getLogger("hewitt.node")
+
+_HEARTBEAT_FRAME = (1).to_bytes(4, "big") + bytes((HEARTBEAT,))
+_GOODBYE_FRAME = (1).to_bytes(4, "big") + bytes((GOODBYE,))
+
+
+class LinkState(enum.IntEnum):
+    CONNECTING = 0
+    UP = 1
+    SUSPECT = 2
+    DOWN = 3
+
+
+_ALLOWED = {
+    LinkState.CONNECTING: {LinkState.UP, LinkState.DOWN},
+    LinkState.UP: {LinkState.SUSPECT, LinkState.DOWN},
+    LinkState.SUSPECT: {LinkState.UP, LinkState.DOWN},
+    LinkState.DOWN: set(),
+}
+
+#: A queued outbound message: its bytes, and what to tell if it is dropped.
+_Queued = tuple[bytes, ActorRef[Any], Any]
+
+
+class Connection:
+    """One TCP (or TLS) connection carrying a link, after its handshake."""
+
+    __slots__ = ("dialed", "reader", "reading", "writer")
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dialed: bool
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.dialed = dialed
+        self.reading: asyncio.Task[None] | None = None
+
+    def close(self) -> None:
+        transport = self.writer.transport
+        if not transport.is_closing():
+            transport.close()
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class RemoteLink:
+    """The recipient of the refs to actors on ``node`` (one incarnation)."""
+
+    def __init__(self, owner: Node, node: NodeId) -> None:
+        self.owner = owner
+        self.system = owner.system
+        self._loop = owner.system._loop
+        self._node = node
+        self._peer = str(node)
+        self.state = LinkState.CONNECTING
+        #: when the link last left UP (or was made): the down timeout counts from here
+        self.since = owner.clock()
+        self.down_reason: str | None = None
+        self.connection: Connection | None = None
+        self.dialing: asyncio.Task[None] | None = None
+        self.service_uid = 0
+        self._control: deque[bytes] = deque()
+        self._ordinary: deque[_Queued] = deque()
+        self._flush_scheduled = False
+        self._paused = False
+        self.detector = owner.config.detector()
+        #: remote watchee -> local watchers (answered with NodeDown if the link goes down)
+        self._watches: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
+        #: remote actor -> local actors linked with it
+        self._links: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
+        #: asks sent over this link and not answered yet
+        self._asks: set[Promise] = set()
+        self.frames_out = 0
+        self.frames_in = 0
+        self.bytes_out = 0
+        self.bytes_in = 0
+        self.dropped = 0
+
+    # ------------------------------------------------------------------
+    # The recipient protocol
+
+    @property
+    def node(self) -> NodeId:
+        return self._node
+
+    @property
+    def alive(self) -> bool:
+        return self.state != LinkState.DOWN
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the ordinary lane."""
+        return len(self._ordinary)
+
+    def _error(self) -> NodeUnreachable:
+        if self.state == LinkState.DOWN:
+            return NodeDown(self._peer, self.down_reason or "down")
+        return NodeUnreachable(self._peer, "suspected (no heartbeat within the expected time)")
+
+    def deliver(self, ref: ActorRef[Any], item: Item) -> None:
+        if self.state == LinkState.DOWN:
+            self._refuse(ref, item)
+            return
+        message, sender = split(item)
+        if self.state == LinkState.SUSPECT and is_temporary(sender):
+            fail_ask(sender, self._error())  # fail fast: a suspect node is not waited for
+            return
+        data = self.system.codec.encode_message(ref, item)  # CodecError reaches the sender
+        if get_ident() == self.system._loop_thread_id:
+            self._enqueue(data, ref, item)
+        else:
+            overflow = self.owner.config.send_overflow
+            if overflow is Overflow.FAIL and len(self._ordinary) >= self.owner.config.send_queue:
+                raise MailboxFull(
+                    f"the link to {self._peer}", self.owner.config.send_queue, describe(message)
+                )
+            self.system._call_on_loop(self._enqueue, data, ref, item)
+
+    deliver_ask = deliver
+
+    def _enqueue(self, data: bytes, ref: ActorRef[Any], item: Any) -> None:
+        if self.state == LinkState.DOWN:
+            self._refuse(ref, item)
+            return
+        ordinary = self._ordinary
+        config = self.owner.config
+        if len(ordinary) >= config.send_queue:
+            overflow = config.send_overflow
+            if overflow is Overflow.DROP_OLDEST:
+                _, old_ref, old_item = ordinary.popleft()
+                self._drop(old_ref, old_item, "the send queue was full (oldest dropped)")
+            elif overflow is Overflow.FAIL:
+                raise MailboxFull(
+                    f"the link to {self._peer}", config.send_queue, describe(split(item)[0])
+                )
+            else:
+                self._drop(ref, item, "the send queue was full")
+                return
+        sender = split(item)[1]
+        if isinstance(sender, Promise):
+            asks = self._asks
+            if len(asks) > 1024 and len(asks) & 1023 == 0:
+                self._asks = {ask for ask in asks if not ask.done}
+            self._asks.add(sender)
+        ordinary.append((data, ref, item))
+        if not self._flush_scheduled and self.connection is not None and not self._paused:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _drop(self, ref: ActorRef[Any], item: Any, reason: str) -> None:
+        self.dropped += 1
+        message, sender = split(item)
+        fail_ask(sender, NodeUnreachable(self._peer, reason))  # first: not as a DeliveryError
+        self.system._dead_letter(message, sender, ref, f"to {self._peer}: {reason}")
+
+    def _refuse(self, ref: ActorRef[Any], item: Item) -> None:
+        message, sender = split(item)
+        error = self._error()
+        if is_temporary(sender):
+            fail_ask(sender, error)  # first: the dead letter would fail it as a DeliveryError
+        self.system._call_on_loop(self.system._dead_letter, message, sender, ref, str(error))
+
+    def deliver_system(self, ref: ActorRef[Any], message: ControlMessage) -> None:
+        if get_ident() != self.system._loop_thread_id:
+            self.system._call_on_loop(self.deliver_system, ref, message)
+            return
+        if isinstance(message, Watch):
+            if self.state == LinkState.DOWN:
+                watcher = message.watcher
+                watcher._recipient.deliver_system(watcher, DeathNotice(ref, self._error()))
+                return
+            self._watches.setdefault(ref, set()).add(message.watcher)
+        elif isinstance(message, Unwatch):
+            watchers = self._watches.get(ref)
+            if watchers is not None:
+                watchers.discard(message.watcher)
+                if not watchers:
+                    del self._watches[ref]
+        elif isinstance(message, Link):
+            if self.state == LinkState.DOWN:
+                other = message.other
+                other._recipient.deliver_system(other, ExitNotice(ref, self._error()))
+                return
+            self._links.setdefault(ref, set()).add(message.other)
+        elif isinstance(message, Unlink):
+            others = self._links.get(ref)
+            if others is not None:
+                others.discard(message.other)
+        if self.state == LinkState.DOWN:
+            return
+        self._control.append(self.system.codec.encode_control(ref, message))
+        self._kick()
+
+    # ------------------------------------------------------------------
+    # The state machine
+
+    def _become(self, state: LinkState) -> None:
+        if state not in _ALLOWED[self.state]:
+            raise AssertionError(f"link to {self._peer}: {self.state.name} -> {state.name}")
+        previous = self.state
+        self.state = state
+        if state != LinkState.UP:
+            self.since = self.owner.clock()
+        self.owner._link_changed(self, previous)
+
+    def attach(self, connection: Connection, service_uid: int) -> None:
+        """A handshake completed: carry this link over ``connection``."""
+        if self.state == LinkState.DOWN:
+            connection.close()
+            return
+        old = self.connection
+        if old is not None:
+            old.close()
+        self.connection = connection
+        self.service_uid = service_uid
+        self._paused = False
+        self.detector = self.owner.config.detector()
+        self.detector.heartbeat(self.owner.clock())
+        connection.reading = self._loop.create_task(self._read(connection))
+        if self.state != LinkState.UP:
+            self._become(LinkState.UP)
+        self._kick()
+
+    def suspect(self) -> None:
+        if self.state == LinkState.UP:
+            self._become(LinkState.SUSPECT)
+
+    def recovered(self) -> None:
+        if self.state == LinkState.SUSPECT and self.connection is not None:
+            self._become(LinkState.UP)
+
+    def down(self, reason: str) -> None:
+        """Declare this incarnation down, for good."""
+        if self.state == LinkState.DOWN:
+            return
+        self.down_reason = reason
+        self._become(LinkState.DOWN)
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.close()
+        if self.dialing is not None:
+            self.dialing.cancel()
+        error = self._error()
+        control, self._control = self._control, deque()
+        ordinary, self._ordinary = self._ordinary, deque()
+        watches, self._watches = self._watches, {}
+        links, self._links = self._links, {}
+        asks, self._asks = self._asks, set()
+        del control  # watch and link requests are answered below, as deaths
+        for ask in asks:
+            if not ask.done:
+                ask.fail(error)
+        for _, ref, item in ordinary:
+            message, sender = split(item)
+            fail_ask(sender, error)
+            self.system._dead_letter(message, sender, ref, str(error))
+        for watchee, watchers in watches.items():
+            for watcher in watchers:
+                watcher._recipient.deliver_system(watcher, DeathNotice(watchee, error))
+        for remote, others in links.items():
+            for other in others:
+                other._recipient.deliver_system(other, ExitNotice(remote, error))
+        self.system.codec.forget_node(self._node)
+
+    def connection_lost(self, connection: Connection, why: str) -> None:
+        if connection is not self.connection:
+            return
+        self.connection = None
+        self._flush_scheduled = False
+        logger.info("node %s: connection to %s lost: %s", self.system.node, self._peer, why)
+        self.suspect()
+        self.owner._redial(self)
+
+    # ------------------------------------------------------------------
+    # Writing
+
+    def _kick(self) -> None:
+        if not self._flush_scheduled and self.connection is not None and not self._paused:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        connection = self.connection
+        if connection is None or self._paused:
+            return
+        writer = self.owner.faults.writer_for(self, connection)
+        transport = connection.writer.transport
+        config = self.owner.config
+        limit = config.batch_bytes
+        control = self._control
+        ordinary = self._ordinary
+        high_water = config.write_high_water
+        while control or ordinary:
+            parts: list[bytes] = []
+            size = 0
+            while control and size < limit:
+                data = control.popleft()
+                parts.append(data)
+                size += len(data)
+            while ordinary and size < limit:
+                data = ordinary.popleft()[0]
+                parts.append(data)
+                size += len(data)
+            payload_size = 1 + size + len(header := batch_header(len(parts)))
+            frame = b"".join([payload_size.to_bytes(4, "big"), bytes((BATCH,)), header, *parts])
+            self.frames_out += 1
+            self.bytes_out += len(frame)
+            writer(frame)
+            if transport.is_closing():
+                return
+            if transport.get_write_buffer_size() > high_water:
+                self._paused = True
+                self._loop.create_task(self._drain(connection))
+                return
+
+    async def _drain(self, connection: Connection) -> None:
+        try:
+            await connection.writer.drain()
+        except (ConnectionError, OSError):
+            return  # the reader sees the loss
+        if connection is self.connection:
+            self._paused = False
+            self._kick()
+
+    def heartbeat(self) -> None:
+        connection = self.connection
+        if connection is not None and not connection.writer.transport.is_closing():
+            self.owner.faults.writer_for(self, connection)(_HEARTBEAT_FRAME)
+
+    def goodbye(self) -> None:
+        """This node is stopping: flush what is queued, then say goodbye."""
+        connection = self.connection
+        if connection is None:
+            return
+        self._paused = False
+        self._flush()
+        if not connection.writer.transport.is_closing():
+            self.owner.faults.writer_for(self, connection)(_GOODBYE_FRAME)
+        connection.close()
+
+    # ------------------------------------------------------------------
+    # Reading
+
+    async def _read(self, connection: Connection) -> None:
+        owner = self.owner
+        codec = self.system.codec
+        limit = owner.config.max_frame
+        reader = connection.reader
+        peer = self._peer
+        why = "closed by the peer"
+        try:
+            while True:
+                payload = await read_frame(reader, limit)
+                if connection is not self.connection:
+                    return
+                self.frames_in += 1
+                self.bytes_in += len(payload) + 4
+                if not owner.faults.accept_inbound(self):
+                    continue
+                lane = payload[0] if payload else -1
+                if lane == HEARTBEAT:
+                    self.detector.heartbeat(owner.clock())
+                elif lane == BATCH:
+                    self._arrive(codec.decode_batch(memoryview(payload)[1:], peer))
+                elif lane == GOODBYE:
+                    self.down("the node stopped")
+                    return
+                else:
+                    raise CodecError(f"unknown lane {lane} from {peer}")
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except (CodecError, FrameTooLarge) as exc:
+            why = str(exc)
+            logger.warning("node %s: closing the connection to %s: %s", self.system.node, peer, exc)
+            connection.abort()
+        except asyncio.CancelledError:
+            why = "cancelled"
+            raise
+        finally:
+            self.connection_lost(connection, why)
+
+    def _arrive(self, frames: list[Any]) -> None:
+        codec = self.system.codec
+        peer = self._peer
+        for frame in frames:
+            try:
+                if isinstance(frame, ControlFrame):
+                    kind = frame.kind
+                    if kind == "death" and frame.ref is not None:
+                        self._watches.pop(codec.resolve(frame.ref), None)
+                    elif kind == "link" and frame.ref is not None:
+                        # A remote actor links with one of ours: ours gets its exit if lost.
+                        self._links.setdefault(codec.resolve(frame.ref), set()).add(
+                            codec.resolve(frame.to)
+                        )
+                codec.deliver(frame, peer)
+            except Exception:  # one bad frame must not lose the rest of the batch
+                logger.exception(
+                    "node %s: a frame from %s failed to deliver", self.system.node, peer
+                )
+
+    def __repr__(self) -> str:
+        return f"RemoteLink({self._peer}, {self.state.name})"

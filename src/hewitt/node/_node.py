@@ -1,0 +1,597 @@
+"""Node: an ActorSystem reachable from other processes and machines.
+
+``await Node.start(system, ...)`` binds a listening socket, gives the
+system its network identity (host, port and the incarnation minted when the
+system was made), starts the node service (``/system/node``) and becomes the
+system's remote provider: from then on a ref to an actor on another node
+resolves to that node's :class:`~hewitt.node._link.RemoteLink`, which dials
+it, authenticates, and carries the messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import ssl as ssl_module
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hewitt import (
+    ActorRef,
+    ActorSystem,
+    CodecError,
+    NodeId,
+    NodeUnreachable,
+    Overflow,
+)
+from hewitt._runtime._ref import DEFAULT_TIMEOUT, Timeout
+
+from ._faults import FaultInjector
+from ._handshake import HandshakeRefused, NonceLog, accept, dial
+from ._link import Connection, LinkState, RemoteLink
+from ._phi import PhiAccrualDetector
+from ._service import (
+    SERVICE_TYPES,
+    Identify,
+    Identity,
+    NodeService,
+    RemoteSpawnError,
+    Spawned,
+    SpawnRequest,
+    import_path,
+)
+from ._wire import wire_node
+
+logger = logging.getLogger("hewitt.node")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    """A node's transport settings. Times in seconds.
+
+    Failure detection: every ``heartbeat_interval`` each side sends a
+    heartbeat; a phi-accrual detector turns their lateness into suspicion,
+    and above ``phi_threshold`` the link is SUSPECT (new asks fail at once).
+    A link that is not up (suspect, or never connected) for ``down_after``
+    goes DOWN, for good. ``send_queue`` bounds the messages waiting for a
+    link (``send_overflow``: DROP_NEWEST, DROP_OLDEST or FAIL).
+    """
+
+    heartbeat_interval: float = 0.5
+    phi_threshold: float = 8.0
+    acceptable_pause: float = 2.0
+    min_std_deviation: float = 0.1
+    down_after: float = 10.0
+    send_queue: int = 20_000
+    send_overflow: Overflow = Overflow.DROP_NEWEST
+    batch_bytes: int = 256 * 1024
+    write_high_water: int = 1024 * 1024
+    max_frame: int = 16 * 1024 * 1024
+    connect_timeout: float = 5.0
+    handshake_timeout: float = 10.0
+    reconnect_min: float = 0.05
+    reconnect_max: float = 2.0
+    #: which import paths other nodes may spawn here (None: any Actor subclass)
+    allow_spawn: Callable[[str], bool] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.send_overflow is Overflow.BLOCK:
+            raise ValueError("a link's send queue cannot block a tell: use DROP_* or FAIL")
+        for name in ("heartbeat_interval", "down_after", "connect_timeout", "handshake_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"NodeConfig.{name} must be positive")
+        if self.send_queue < 1 or self.batch_bytes < 1 or self.max_frame < 1024:
+            raise ValueError("NodeConfig: send_queue, batch_bytes and max_frame must be positive")
+
+    def detector(self) -> PhiAccrualDetector:
+        return PhiAccrualDetector(
+            first_interval=self.heartbeat_interval,
+            acceptable_pause=self.acceptable_pause,
+            min_std_deviation=self.min_std_deviation,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUp:
+    """Published on the event stream: a link to ``node`` is up."""
+
+    node: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSuspect:
+    """Published: ``node`` is suspected (connection lost or heartbeats late)."""
+
+    node: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDown:
+    """Published: ``node`` (that incarnation) is down for good, and why."""
+
+    node: NodeId
+    reason: str
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Node:
+    """The transport of one ActorSystem. Make it with :meth:`start`."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        *,
+        cluster: str,
+        secret: bytes,
+        config: NodeConfig,
+        ssl_server: ssl_module.SSLContext | None,
+        ssl_client: ssl_module.SSLContext | None,
+    ) -> None:
+        self.system = system
+        self.cluster = cluster
+        self.config = config
+        self._secret = secret
+        self._ssl_server = ssl_server
+        self._ssl_client = ssl_client
+        self._links: dict[NodeId, RemoteLink] = {}
+        self._links_lock = threading.Lock()
+        self._nonces = NonceLog()
+        self._server: asyncio.Server | None = None
+        self._service: ActorRef[Any] | None = None
+        self._closing = False
+        self._tick: asyncio.TimerHandle | None = None
+        self._waiters: dict[NodeId, list[asyncio.Future[None]]] = {}
+        self.faults = FaultInjector(self)
+        #: handshakes refused so far, by code (wrong secret: ``auth``, ...)
+        self.refusals: dict[str, int] = {}
+
+    @classmethod
+    async def start(
+        cls,
+        system: ActorSystem,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cluster: str = "hewitt",
+        secret: bytes | str | None = None,
+        config: NodeConfig | None = None,
+        ssl_server: ssl_module.SSLContext | None = None,
+        ssl_client: ssl_module.SSLContext | None = None,
+    ) -> Node:
+        """Make ``system`` (started, with no actors sent anywhere yet) a node
+        listening on ``host:port`` (port 0: any free one).
+
+        Every node of a cluster shares ``cluster`` and ``secret``. Without a
+        secret a node listens on a loopback address only (ValueError
+        otherwise). ``ssl_server``/``ssl_client`` run the links over TLS
+        (mutual certificates: give the server context ``verify_mode =
+        CERT_REQUIRED``); the secret's handshake still runs inside.
+        """
+        if not system.is_running:
+            raise RuntimeError(f"actor system {system.name!r} is not running")
+        if secret is None and not _is_loopback(host):
+            raise ValueError(
+                f"a node without a cluster secret listens on loopback only, not on {host!r}"
+            )
+        if isinstance(secret, str):
+            secret = secret.encode()
+        node = cls(
+            system,
+            cluster=cluster,
+            secret=secret or b"",
+            config=config or NodeConfig(),
+            ssl_server=ssl_server,
+            ssl_client=ssl_client,
+        )
+        await node._listen(host, port)
+        return node
+
+    async def _listen(self, host: str, port: int) -> None:
+        system = self.system
+        self._server = await asyncio.start_server(
+            self._accepted, host, port, ssl=self._ssl_server, limit=1 << 20
+        )
+        bound = self._server.sockets[0].getsockname()[1]
+        system.node = NodeId(system.name, host, bound, system.node.incarnation)
+        system.codec.register(*SERVICE_TYPES)
+        self._service = system.spawn_system_actor(NodeService, self, name="node")
+        system.use_remote(self)
+        system.extensions[Node] = self
+        self._schedule_tick()
+        logger.info("node %s listening", system.node)
+
+    # ------------------------------------------------------------------
+    # Identity and links
+
+    @property
+    def node_id(self) -> NodeId:
+        """This node's identity (system name, host, port, incarnation)."""
+        return self.system.node
+
+    @property
+    def links(self) -> dict[NodeId, LinkState]:
+        """Every link this node has had, and its state (DOWN ones stay: quarantined)."""
+        return {node: link.state for node, link in self._links.items()}
+
+    def link(self, node: NodeId) -> RemoteLink | None:
+        return self._links.get(node)
+
+    def recipient_for(self, node: NodeId) -> RemoteLink | None:
+        """The remote provider hook: the link to ``node``, made (and dialled)
+        on first use. None for a node without a network address."""
+        link = self._links.get(node)
+        if link is not None:
+            return link
+        if not node.host or node.port <= 0:
+            return None
+        with self._links_lock:
+            link = self._links.get(node)
+            if link is None:
+                link = self._links[node] = RemoteLink(self, node)
+                if self._closing:
+                    link.down("this node stopped")
+                else:
+                    self.system._call_on_loop(self._redial, link)
+        return link
+
+    def clock(self) -> float:
+        return self.system._loop.time()
+
+    def _link_changed(self, link: RemoteLink, previous: LinkState) -> None:
+        state = link.state
+        stream = self.system.event_stream
+        if state == LinkState.UP:
+            logger.info("node %s: link to %s up", self.system.node, link.node)
+            stream.publish(PeerUp(link.node))
+            for waiter in self._waiters.pop(link.node, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif state == LinkState.SUSPECT:
+            logger.warning("node %s: %s is suspect", self.system.node, link.node)
+            stream.publish(PeerSuspect(link.node))
+        elif state == LinkState.DOWN:
+            logger.warning("node %s: %s is down: %s", self.system.node, link.node, link.down_reason)
+            stream.publish(PeerDown(link.node, link.down_reason or "down"))
+            error = link._error()
+            for waiter in self._waiters.pop(link.node, ()):
+                if not waiter.done():
+                    waiter.set_exception(error)
+
+    async def wait_up(self, node: NodeId, timeout: float | None = None) -> None:
+        """Wait until the link to ``node`` is up (NodeDown if it goes down)."""
+        link = self.recipient_for(node)
+        if link is None:
+            raise NodeUnreachable(str(node), "it has no network address")
+        if link.state == LinkState.UP:
+            return
+        if link.state == LinkState.DOWN:
+            raise link._error()
+        waiter = self.system._loop.create_future()
+        self._waiters.setdefault(node, []).append(waiter)
+        await asyncio.wait_for(
+            waiter, timeout if timeout is not None else self.config.down_after * 2
+        )
+
+    # ------------------------------------------------------------------
+    # Dialling
+
+    def _redial(self, link: RemoteLink) -> None:
+        if (
+            self._closing
+            or link.state == LinkState.DOWN
+            or link.connection is not None
+            or (link.dialing is not None and not link.dialing.done())
+        ):
+            return
+        link.dialing = self.system._loop.create_task(self._dial(link))
+
+    async def _dial(self, link: RemoteLink) -> None:
+        node = link.node
+        backoff = self.config.reconnect_min
+        while not self._closing and link.state != LinkState.DOWN and link.connection is None:
+            if self.faults.blocks(node.system):
+                pass  # partitioned: keep the link waiting for its down timeout
+            else:
+                try:
+                    await self._dial_once(link)
+                except HandshakeRefused as refused:
+                    self._count(refused.code)
+                    if refused.code in ("gone", "quarantined"):
+                        link.down(f"{refused.reason}")
+                        return
+                    if refused.code in ("auth", "version", "cluster", "protocol"):
+                        logger.error("node %s: %s", self.system.node, refused)
+                        link.down(str(refused))
+                        return
+                    # simultaneous or stopping: the other connection (or none) wins; retry later
+                except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                    logger.debug("node %s: dialling %s failed: %r", self.system.node, node, exc)
+            if link.connection is not None:
+                return
+            await asyncio.sleep(backoff)  # a retry's back-off, not a wait for an event
+            backoff = min(backoff * 2, self.config.reconnect_max)
+
+    async def _dial_once(self, link: RemoteLink) -> None:
+        node = link.node
+        config = self.config
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(node.host, node.port, ssl=self._ssl_client, limit=1 << 20),
+            config.connect_timeout,
+        )
+        try:
+            greeting = await asyncio.wait_for(
+                dial(
+                    reader,
+                    writer,
+                    secret=self._secret,
+                    cluster=self.cluster,
+                    local=self.system.node,
+                    expected=node,
+                    nonces=self._nonces,
+                    service_uid=self._service_uid(),
+                ),
+                config.handshake_timeout,
+            )
+        except BaseException:
+            writer.transport.abort()
+            raise
+        if greeting.peer != node or link.state == LinkState.DOWN or self._closing:
+            writer.transport.abort()
+            return
+        link.attach(Connection(reader, writer, dialed=True), greeting.service_uid)
+
+    def _service_uid(self) -> int:
+        return self._service.uid if self._service is not None else 0
+
+    def _count(self, code: str) -> None:
+        self.refusals[code] = self.refusals.get(code, 0) + 1
+
+    async def connect(self, host: str, port: int, timeout: float | None = None) -> NodeId:
+        """Reach the node listening at ``host:port`` (whichever incarnation it
+        is) and return its identity, with the link up."""
+        probe = NodeId("", host, port, 0)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=self._ssl_client, limit=1 << 20),
+            timeout or self.config.connect_timeout,
+        )
+        try:
+            greeting = await asyncio.wait_for(
+                dial(
+                    reader,
+                    writer,
+                    secret=self._secret,
+                    cluster=self.cluster,
+                    local=self.system.node,
+                    expected=probe,
+                    nonces=self._nonces,
+                    service_uid=self._service_uid(),
+                ),
+                timeout or self.config.handshake_timeout,
+            )
+        except BaseException:
+            writer.transport.abort()
+            raise
+        link = self.recipient_for(greeting.peer)
+        assert link is not None
+        self._retire_older(greeting.peer)
+        if link.connection is None and link.state != LinkState.DOWN:
+            if link.dialing is not None:
+                link.dialing.cancel()
+            link.attach(Connection(reader, writer, dialed=True), greeting.service_uid)
+        else:
+            writer.transport.abort()
+        await self.wait_up(greeting.peer, timeout)
+        return greeting.peer
+
+    # ------------------------------------------------------------------
+    # Accepting
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        address = writer.get_extra_info("peername")
+        try:
+            greeting = await asyncio.wait_for(
+                accept(
+                    reader,
+                    writer,
+                    secret=self._secret,
+                    cluster=self.cluster,
+                    local=self.system.node,
+                    nonces=self._nonces,
+                    service_uid=self._service_uid(),
+                    admit=self._admit,
+                ),
+                self.config.handshake_timeout,
+            )
+        except HandshakeRefused as refused:
+            self._count(refused.code)
+            if refused.code != "simultaneous":
+                logger.warning("node %s: refused a connection: %s", self.system.node, refused)
+            writer.close()
+            return
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            self._count("protocol")
+            logger.warning("node %s: handshake with %s failed: %r", self.system.node, address, exc)
+            writer.transport.abort()
+            return
+        link = self.recipient_for(greeting.peer)
+        if link is None or link.state == LinkState.DOWN:
+            writer.transport.abort()
+            return
+        if link.dialing is not None:
+            link.dialing.cancel()
+        link.attach(Connection(reader, writer, dialed=False), greeting.service_uid)
+
+    def _admit(self, peer: NodeId, expected: NodeId) -> tuple[str, str] | None:
+        """Whether to take a connection from ``peer`` (authenticated), which
+        expects to reach ``expected``: None, or why not."""
+        local = self.system.node
+        if self._closing:
+            return ("stopping", f"{local} is stopping")
+        if self.faults.blocks(peer.system):
+            return ("stopping", "partitioned (fault injection)")
+        refusal = self._admit_link(peer, expected, local)
+        if refusal is None:
+            self._retire_older(peer)
+        return refusal
+
+    def _admit_link(self, peer: NodeId, expected: NodeId, local: NodeId) -> tuple[str, str] | None:
+        if expected.system and (
+            expected.system != local.system
+            or (expected.incarnation and expected.incarnation != local.incarnation)
+        ):
+            return ("gone", f"{expected} is not here any more: this is {local}")
+        if not peer.host or peer.port <= 0:
+            return ("protocol", "a peer must give the address it listens on")
+        link = self._links.get(peer)
+        if link is not None:
+            if link.state == LinkState.DOWN:
+                return ("quarantined", f"{peer} was declared down ({link.down_reason})")
+            if link.state == LinkState.UP:
+                return ("simultaneous", "already connected")
+            dialing = link.dialing is not None and not link.dialing.done()
+            if (
+                dialing
+                and link.state == LinkState.CONNECTING
+                and wire_node(peer) > wire_node(local)
+            ):
+                return ("simultaneous", "both dialled; the other connection is used")
+        return None
+
+    def _retire_older(self, peer: NodeId) -> None:
+        """``peer`` is a new incarnation: any other incarnation at its address is down."""
+        for node, link in list(self._links.items()):
+            if (
+                node != peer
+                and (node.system, node.host, node.port) == (peer.system, peer.host, peer.port)
+                and link.state != LinkState.DOWN
+            ):
+                link.down(f"restarted as a new incarnation ({peer.incarnation:x})")
+
+    # ------------------------------------------------------------------
+    # Heartbeats, suspicion, the down timeout
+
+    def _schedule_tick(self) -> None:
+        self._tick = self.system._loop.call_later(self.config.heartbeat_interval, self._on_tick)
+
+    def _on_tick(self) -> None:
+        if self._closing:
+            return
+        now = self.clock()
+        config = self.config
+        for link in list(self._links.values()):
+            if link.state == LinkState.DOWN:
+                continue
+            if link.connection is not None:
+                link.heartbeat()
+                if link.detector.phi(now) > config.phi_threshold:
+                    link.suspect()
+                elif link.state == LinkState.SUSPECT:
+                    link.recovered()
+            if link.state != LinkState.UP and now - link.since > config.down_after:
+                link.down(f"unreachable for more than {config.down_after:g} s")
+            elif link.connection is None:
+                self._redial(link)
+        self._schedule_tick()
+
+    # ------------------------------------------------------------------
+    # Remote spawn and lookup
+
+    async def _service_of(self, node: NodeId, timeout: float | None) -> ActorRef[Any]:
+        await self.wait_up(node, timeout)
+        link = self._links[node]
+        return ActorRef(link, "/system/node", link.service_uid)
+
+    async def spawn(
+        self,
+        node: NodeId,
+        actor: type[Any] | str,
+        *args: Any,
+        name: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> ActorRef[Any]:
+        """Start an actor under ``/user`` on ``node`` and return its ref.
+
+        ``actor`` is an Actor subclass (sent as its import path, which must
+        import on that node) or the path itself (``"package.module:Class"``);
+        the arguments cross through the codec (registered types and
+        scalars). Raises CodecError here for an argument that cannot cross,
+        RemoteSpawnError with the other node's reason for an unknown class,
+        arguments that do not decode there, a taken name or a failing
+        constructor, and NodeUnreachable/NodeDown if the node cannot be reached.
+        """
+        path = import_path(actor)
+        codec = self.system.codec
+        packed_args = [codec.pack(arg) for arg in args]
+        packed_kwargs = {key: codec.pack(value) for key, value in kwargs.items()}
+        seconds = timeout if isinstance(timeout, (int, float)) else None
+        service = await self._service_of(node, seconds)
+        answer = await service.ask(
+            SpawnRequest(path, packed_args, packed_kwargs, name), timeout=timeout
+        )
+        if isinstance(answer, Spawned):
+            return ActorRef(self._links[node], answer.path, answer.uid)
+        raise RemoteSpawnError(str(node), path, getattr(answer, "reason", repr(answer)))
+
+    async def lookup(
+        self, node: NodeId, path: str, timeout: Timeout = DEFAULT_TIMEOUT
+    ) -> ActorRef[Any] | None:
+        """The ref of the live actor at ``path`` on ``node``, or None."""
+        seconds = timeout if isinstance(timeout, (int, float)) else None
+        service = await self._service_of(node, seconds)
+        answer = await service.ask(Identify(path), timeout=timeout)
+        if not isinstance(answer, Identity):
+            raise CodecError(f"unexpected answer from {node}: {answer!r}")
+        if not answer.uid:
+            return None
+        return ActorRef(self._links[node], answer.path, answer.uid)
+
+    # ------------------------------------------------------------------
+    # Stopping
+
+    async def stop(self) -> None:
+        """Stop listening, say goodbye to every peer (after what is queued
+        for it), and take every link down. Idempotent; the system's shutdown
+        does it too."""
+        self._closed("this node stopped")
+        service = self._service
+        if service is not None and self.system.is_running:
+            service.stop()
+            with contextlib.suppress(Exception):
+                await self.system.wait_all_terminated([service], 5.0)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+
+    def _closed(self, why: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._tick is not None:
+            self._tick.cancel()
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links.values()):
+            if link.state != LinkState.DOWN:
+                link.goodbye()
+                link.down(why)
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        self._waiters.clear()
+        logger.info("node %s stopped: %s", self.system.node, why)
+
+    def __iter__(self) -> Iterator[RemoteLink]:
+        return iter(list(self._links.values()))

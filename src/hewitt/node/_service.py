@@ -1,0 +1,122 @@
+"""The node service (``/system/node``): remote spawn and lookup by path.
+
+Other nodes address it with the uid their handshake told them. Its
+requests and answers are msgspec Structs registered with the codec when the
+node starts; an actor class is named by its import path and built from
+arguments that crossed through the codec (never pickled).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from hewitt import Actor, HewittError
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+
+class SpawnRequest(msgspec.Struct, frozen=True):
+    actor: str
+    args: list[tuple[str, bytes]]
+    kwargs: dict[str, tuple[str, bytes]]
+    name: str | None = None
+
+
+class Spawned(msgspec.Struct, frozen=True):
+    path: str
+    uid: int
+
+
+class SpawnRefused(msgspec.Struct, frozen=True):
+    reason: str
+
+
+class Identify(msgspec.Struct, frozen=True):
+    path: str
+
+
+class Identity(msgspec.Struct, frozen=True):
+    path: str
+    uid: int  # 0: no live actor there
+
+
+SERVICE_TYPES: tuple[type[Any], ...] = (SpawnRequest, Spawned, SpawnRefused, Identify, Identity)
+
+
+class RemoteSpawnError(HewittError):
+    """A spawn on another node failed there: ``node`` is where, ``actor`` the
+    import path asked for, ``reason`` what the other node said."""
+
+    def __init__(self, node: str, actor: str, reason: str) -> None:
+        super().__init__(f"spawning {actor} on node {node} failed: {reason}")
+        self.node = node
+        self.actor = actor
+        self.reason = reason
+
+
+def import_path(cls: type[Any] | str) -> str:
+    """``module:qualname`` of an actor class (or the string itself)."""
+    if isinstance(cls, str):
+        return cls
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def find_actor_class(path: str) -> type[Actor[Any]]:
+    """The Actor subclass at ``module:qualname`` (or ``module.qualname``);
+    LookupError naming what is missing."""
+    module_name, sep, qualname = path.partition(":")
+    if not sep:
+        module_name, _, qualname = path.rpartition(".")
+    if not module_name or not qualname:
+        raise LookupError(f"{path!r} is not an import path (module:Class)")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LookupError(f"module {module_name!r} cannot be imported: {exc}") from None
+    for part in qualname.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise LookupError(f"{module_name!r} has no {qualname!r}") from None
+    if not (isinstance(target, type) and issubclass(target, Actor)):
+        raise LookupError(f"{path!r} is not an Actor subclass")
+    return target
+
+
+class NodeService(Actor[Any]):
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def receive(self, message: Any) -> None:
+        if isinstance(message, SpawnRequest):
+            self.context.reply(self._spawn(message))
+        elif isinstance(message, Identify):
+            ref = self.context.system.lookup(message.path)
+            self.context.reply(Identity(message.path, ref.uid if ref is not None else 0))
+
+    def _spawn(self, request: SpawnRequest) -> Spawned | SpawnRefused:
+        allowed = self._node.config.allow_spawn
+        if allowed is not None and not allowed(request.actor):
+            return SpawnRefused(f"{request.actor} may not be spawned here (allow_spawn)")
+        try:
+            cls = find_actor_class(request.actor)
+        except LookupError as exc:
+            return SpawnRefused(str(exc))
+        codec = self.context.system.codec
+        try:
+            args = [codec.unpack(name, body) for name, body in request.args]
+            kwargs = {key: codec.unpack(name, body) for key, (name, body) in request.kwargs.items()}
+        except HewittError as exc:
+            return SpawnRefused(f"the arguments do not decode: {exc}")
+        try:
+            ref = self.context.system.spawn(cls, *args, name=request.name, **kwargs)
+        except Exception as exc:  # a taken name, a bad name, a failing constructor
+            return SpawnRefused(f"{type(exc).__name__}: {exc}")
+        return Spawned(ref.path, ref.uid)
+
+    def post_stop(self) -> None:
+        self._node._closed("its actor system stopped")

@@ -1,0 +1,103 @@
+"""Actors and messages the node tests spawn on other nodes (by import path,
+so both processes import this module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hewitt import Actor, ActorRef, ActorSystem
+
+
+@dataclass
+class Ping:
+    n: int
+
+
+@dataclass
+class Forwarded:
+    """A message that carries a ref: the receiver answers ``reply_to``."""
+
+    payload: str
+    reply_to: ActorRef[Any]
+
+
+@dataclass
+class Count:
+    """Sent ``total`` times in order 0..total-1; the last one is answered to ``report``."""
+
+    seq: int
+    total: int
+    report: ActorRef[Any]
+
+
+@dataclass
+class Counted:
+    received: int
+    in_order: bool
+
+
+@dataclass
+class Payload:
+    seq: int
+    data: bytes
+
+
+MESSAGES: tuple[type[Any], ...] = (Ping, Forwarded, Count, Counted, Payload)
+
+
+def register(system: ActorSystem) -> None:
+    system.codec.register(*MESSAGES)
+
+
+class Echo(Actor[Any]):
+    def receive(self, message: Any) -> None:
+        if isinstance(message, Forwarded):
+            message.reply_to.tell(f"echo:{message.payload}")
+            return
+        if message == "stop":
+            self.context.stop()
+            return
+        if message == "crash":
+            raise RuntimeError("asked to crash")
+        self.context.reply(message)
+
+
+class Sequence(Actor[Any]):
+    """Checks that ``Count`` messages arrive in order, and reports at the end."""
+
+    def __init__(self) -> None:
+        self.expected = 0
+        self.in_order = True
+
+    def receive(self, message: Any) -> None:
+        if isinstance(message, Count):
+            if message.seq != self.expected:
+                self.in_order = False
+            self.expected = message.seq + 1
+            if message.seq == message.total - 1:
+                message.report.tell(Counted(self.expected, self.in_order))
+        elif isinstance(message, Payload):
+            self.expected += 1
+        elif message == "count":
+            self.context.reply(self.expected)
+
+
+class Greeter(Actor[Any]):
+    def __init__(self, greeting: str, ping: Ping) -> None:
+        self.greeting = greeting
+        self.ping = ping
+
+    def receive(self, message: Any) -> None:
+        self.context.reply(f"{self.greeting} {message} {self.ping.n}")
+
+
+class Failing(Actor[Any]):
+    def __init__(self) -> None:
+        raise ValueError("this actor refuses to start")
+
+    def receive(self, message: Any) -> None:  # pragma: no cover - never built
+        pass
+
+
+NOT_AN_ACTOR = 42
