@@ -115,6 +115,7 @@ class RemoteLink:
         self._ordinary: deque[_Queued] = deque()
         self._flush_scheduled = False
         self._paused = False
+        self._queued_bytes = 0
         self.detector = owner.config.detector()
         #: remote watchee -> local watchers (answered with NodeDown if the link goes down)
         self._watches: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
@@ -122,6 +123,7 @@ class RemoteLink:
         self._links: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
         #: asks sent over this link and not answered yet
         self._asks: set[Promise] = set()
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self.frames_out = 0
         self.frames_in = 0
         self.bytes_out = 0
@@ -143,6 +145,26 @@ class RemoteLink:
     def queued(self) -> int:
         """Messages waiting in the ordinary lane."""
         return len(self._ordinary)
+
+    async def drained(self) -> None:
+        """Wait until nothing is queued for this link (written to the socket,
+        or dropped); NodeDown if it goes down first."""
+        if self.state == LinkState.DOWN:
+            raise self._error()
+        if not self._ordinary and not self._control:
+            return
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def _wake_drained(self, error: BaseException | None = None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
 
     def _error(self) -> NodeUnreachable:
         if self.state == LinkState.DOWN:
@@ -179,7 +201,8 @@ class RemoteLink:
         if len(ordinary) >= config.send_queue:
             overflow = config.send_overflow
             if overflow is Overflow.DROP_OLDEST:
-                _, old_ref, old_item = ordinary.popleft()
+                old_data, old_ref, old_item = ordinary.popleft()
+                self._queued_bytes -= len(old_data)
                 self._drop(old_ref, old_item, "the send queue was full (oldest dropped)")
             elif overflow is Overflow.FAIL:
                 raise MailboxFull(
@@ -195,9 +218,13 @@ class RemoteLink:
                 self._asks = {ask for ask in asks if not ask.done}
             self._asks.add(sender)
         ordinary.append((data, ref, item))
-        if not self._flush_scheduled and self.connection is not None and not self._paused:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        self._queued_bytes += len(data)
+        if self.connection is not None and not self._paused:
+            if self._queued_bytes >= config.batch_bytes:
+                self._flush()  # a full batch goes now: queueing starts only when the socket is full
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
 
     def _drop(self, ref: ActorRef[Any], item: Any, reason: str) -> None:
         self.dropped += 1
@@ -295,6 +322,7 @@ class RemoteLink:
         error = self._error()
         control, self._control = self._control, deque()
         ordinary, self._ordinary = self._ordinary, deque()
+        self._queued_bytes = 0
         watches, self._watches = self._watches, {}
         links, self._links = self._links, {}
         asks, self._asks = self._asks, set()
@@ -313,8 +341,10 @@ class RemoteLink:
             for other in others:
                 other._recipient.deliver_system(other, ExitNotice(remote, error))
         self.system.codec.forget_node(self._node)
+        self._wake_drained(error)
 
     def connection_lost(self, connection: Connection, why: str) -> None:
+        connection.close()
         if connection is not self.connection:
             return
         self.connection = None
@@ -354,6 +384,7 @@ class RemoteLink:
                 data = ordinary.popleft()[0]
                 parts.append(data)
                 size += len(data)
+                self._queued_bytes -= len(data)
             payload_size = 1 + size + len(header := batch_header(len(parts)))
             frame = b"".join([payload_size.to_bytes(4, "big"), bytes((BATCH,)), header, *parts])
             self.frames_out += 1
@@ -365,6 +396,8 @@ class RemoteLink:
                 self._paused = True
                 self._loop.create_task(self._drain(connection))
                 return
+        if self._drain_waiters:
+            self._wake_drained()
 
     async def _drain(self, connection: Connection) -> None:
         try:

@@ -81,6 +81,8 @@ class Sequence(Actor[Any]):
             self.expected += 1
         elif message == "count":
             self.context.reply(self.expected)
+        elif message == "state":
+            self.context.reply(Counted(self.expected, self.in_order))
 
 
 class Greeter(Actor[Any]):

@@ -48,14 +48,16 @@ class NodeProcess:
     def close(self) -> None:
         if self.stopped:
             self.resume()
+        assert self.process.stdin is not None and self.process.stdout is not None
         if self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
+            self.process.stdin.close()  # the worker exits when its stdin closes
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(15)
+        self.process.stdin.close()
+        self.process.stdout.close()
 
 
 def start_node_process(name: str, port: int = 0, down_after: float = 5.0) -> NodeProcess:
@@ -81,6 +83,8 @@ def start_node_process(name: str, port: int = 0, down_after: float = 5.0) -> Nod
     if not line.startswith("ready "):
         process.kill()
         process.wait(15)
+        process.stdin.close()  # type: ignore[union-attr]
+        process.stdout.close()
         raise RuntimeError(f"node process {name} did not start: {line!r}")
     _, system, host, port_text, incarnation = line.split()
     return NodeProcess(name, process, NodeId(system, host, int(port_text), int(incarnation)))
