@@ -350,6 +350,15 @@ class RemoteLink:
         self.connection = None
         self._flush_scheduled = False
         logger.info("node %s: connection to %s lost: %s", self.system.node, self._peer, why)
+        # As Erlang's calls on noconnection: an ask in flight fails now, not at its
+        # timeout. Its request may or may not have been handled over there.
+        asks, self._asks = self._asks, set()
+        lost = NodeUnreachable(
+            self._peer, f"the connection was lost ({why}); the request may have been handled"
+        )
+        for ask in asks:
+            if not ask.done:
+                ask.fail(lost)
         self.suspect()
         self.owner._redial(self)
 

@@ -461,11 +461,8 @@ class Node:
             if link.state == LinkState.UP:
                 return ("simultaneous", "already connected")
             dialing = link.dialing is not None and not link.dialing.done()
-            if (
-                dialing
-                and link.state == LinkState.CONNECTING
-                and wire_node(peer) > wire_node(local)
-            ):
+            if dialing and wire_node(peer) > wire_node(local):
+                # Both ends dialled: the connection dialled by the smaller node is kept.
                 return ("simultaneous", "both dialled; the other connection is used")
         return None
 
