@@ -10,10 +10,12 @@ watchers get ``Terminated`` with NodeDown. See docs/cluster.md.
 
 from hewitt import NodeDown, NodeUnreachable
 
+from ._config import NodeConfig
+from ._events import PeerDown, PeerSuspect, PeerUp
 from ._faults import FaultInjector, partition
 from ._handshake import HandshakeRefused
 from ._link import LinkState, RemoteLink
-from ._node import Node, NodeConfig, PeerDown, PeerSuspect, PeerUp
+from ._node import Node
 from ._phi import PhiAccrualDetector
 from ._service import RemoteSpawnError
 from ._wire import PROTOCOL_VERSION

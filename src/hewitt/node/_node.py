@@ -16,8 +16,7 @@ import ipaddress
 import logging
 import ssl as ssl_module
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from hewitt import (
@@ -26,18 +25,20 @@ from hewitt import (
     CodecError,
     NodeId,
     NodeUnreachable,
-    Overflow,
 )
 from hewitt._runtime._ref import DEFAULT_TIMEOUT, Timeout
 
+from ._config import NodeConfig
+from ._events import PeerDown, PeerSuspect, PeerUp
 from ._faults import FaultInjector
 from ._handshake import HandshakeRefused, NonceLog, accept, dial
 from ._link import Connection, LinkState, RemoteLink
-from ._phi import PhiAccrualDetector
 from ._service import (
     SERVICE_TYPES,
     Identify,
     Identity,
+    Load,
+    LoadQuery,
     NodeService,
     RemoteSpawnError,
     Spawned,
@@ -47,74 +48,6 @@ from ._service import (
 from ._wire import wire_node
 
 logger = logging.getLogger("hewitt.node")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeConfig:
-    """A node's transport settings. Times in seconds.
-
-    Failure detection: every ``heartbeat_interval`` each side sends a
-    heartbeat; a phi-accrual detector turns their lateness into suspicion,
-    and above ``phi_threshold`` the link is SUSPECT (new asks fail at once).
-    A link that is not up (suspect, or never connected) for ``down_after``
-    goes DOWN, for good. ``send_queue`` bounds the messages waiting for a
-    link (``send_overflow``: DROP_NEWEST, DROP_OLDEST or FAIL).
-    """
-
-    heartbeat_interval: float = 0.5
-    phi_threshold: float = 8.0
-    acceptable_pause: float = 2.0
-    min_std_deviation: float = 0.1
-    down_after: float = 10.0
-    send_queue: int = 20_000
-    send_overflow: Overflow = Overflow.DROP_NEWEST
-    batch_bytes: int = 256 * 1024
-    write_high_water: int = 1024 * 1024
-    max_frame: int = 16 * 1024 * 1024
-    connect_timeout: float = 5.0
-    handshake_timeout: float = 10.0
-    reconnect_min: float = 0.05
-    reconnect_max: float = 2.0
-    #: which import paths other nodes may spawn here (None: any Actor subclass)
-    allow_spawn: Callable[[str], bool] | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.send_overflow is Overflow.BLOCK:
-            raise ValueError("a link's send queue cannot block a tell: use DROP_* or FAIL")
-        for name in ("heartbeat_interval", "down_after", "connect_timeout", "handshake_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"NodeConfig.{name} must be positive")
-        if self.send_queue < 1 or self.batch_bytes < 1 or self.max_frame < 1024:
-            raise ValueError("NodeConfig: send_queue, batch_bytes and max_frame must be positive")
-
-    def detector(self) -> PhiAccrualDetector:
-        return PhiAccrualDetector(
-            first_interval=self.heartbeat_interval,
-            acceptable_pause=self.acceptable_pause,
-            min_std_deviation=self.min_std_deviation,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PeerUp:
-    """Published on the event stream: a link to ``node`` is up."""
-
-    node: NodeId
-
-
-@dataclass(frozen=True, slots=True)
-class PeerSuspect:
-    """Published: ``node`` is suspected (connection lost or heartbeats late)."""
-
-    node: NodeId
-
-
-@dataclass(frozen=True, slots=True)
-class PeerDown:
-    """Published: ``node`` (that incarnation) is down for good, and why."""
-
-    node: NodeId
-    reason: str
 
 
 def _is_loopback(host: str) -> bool:
@@ -554,6 +487,15 @@ class Node:
         if not answer.uid:
             return None
         return ActorRef(self._links[node], answer.path, answer.uid)
+
+    async def load(self, node: NodeId, timeout: Timeout = DEFAULT_TIMEOUT) -> Load:
+        """How many actors ``node`` has alive and ready to run (for placement)."""
+        seconds = timeout if isinstance(timeout, (int, float)) else None
+        service = await self._service_of(node, seconds)
+        answer = await service.ask(LoadQuery(), timeout=timeout)
+        if not isinstance(answer, Load):
+            raise CodecError(f"unexpected answer from {node}: {answer!r}")
+        return answer
 
     # ------------------------------------------------------------------
     # Stopping

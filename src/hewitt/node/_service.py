@@ -44,7 +44,24 @@ class Identity(msgspec.Struct, frozen=True):
     uid: int  # 0: no live actor there
 
 
-SERVICE_TYPES: tuple[type[Any], ...] = (SpawnRequest, Spawned, SpawnRefused, Identify, Identity)
+class LoadQuery(msgspec.Struct, frozen=True):
+    """Asks a node how loaded it is (for placement)."""
+
+
+class Load(msgspec.Struct, frozen=True):
+    live_actors: int
+    ready_actors: int
+
+
+SERVICE_TYPES: tuple[type[Any], ...] = (
+    SpawnRequest,
+    Spawned,
+    SpawnRefused,
+    Identify,
+    Identity,
+    LoadQuery,
+    Load,
+)
 
 
 class RemoteSpawnError(HewittError):
@@ -94,6 +111,9 @@ class NodeService(Actor[Any]):
     def receive(self, message: Any) -> None:
         if isinstance(message, SpawnRequest):
             self.context.reply(self._spawn(message))
+        elif isinstance(message, LoadQuery):
+            statistics = self.context.system.statistics()
+            self.context.reply(Load(statistics.live_actors, statistics.ready_actors))
         elif isinstance(message, Identify):
             ref = self.context.system.lookup(message.path)
             self.context.reply(Identity(message.path, ref.uid if ref is not None else 0))
