@@ -4,6 +4,8 @@ Subcommands:
     demo    a live bank: thousands of persistent account actors, concurrent
             transfers, and a check that no money was created or lost, run
             after run (:mod:`hewitt.demo`).
+    node    a cluster node in this process: a seed, or a member that joins
+            one (:mod:`hewitt.cluster`).
 
 Starting the command costs only what the chosen subcommand needs. Besides the
 ``hewitt`` package itself (the runtime, which any submodule brings in), this
@@ -30,6 +32,12 @@ def _demo(arguments: list[str], prog: str) -> int:
     return main(arguments, prog)
 
 
+def _node(arguments: list[str], prog: str) -> int:
+    from hewitt.cluster._worker import main
+
+    return main(arguments, prog)
+
+
 @dataclass(frozen=True, slots=True)
 class _Command:
     #: one line for ``hewitt --help``
@@ -41,6 +49,7 @@ class _Command:
 
 _COMMANDS: dict[str, _Command] = {
     "demo": _Command("run a live bank of account actors and concurrent transfers", _demo),
+    "node": _Command("run a cluster node: a seed, or a member joining one (--seed)", _node),
 }
 
 
