@@ -500,7 +500,7 @@ def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 def test_the_library_never_imports_the_demo() -> None:
     _, modules = _modules_after(
         "import hewitt, hewitt.cli, hewitt.persistence, hewitt.routing, hewitt.supervision, "
-        "hewitt.testing, hewitt.testing.pytest_plugin"
+        "hewitt.testing, hewitt.testing.pytest_plugin, hewitt.node, hewitt.cluster"
     )
     assert "hewitt.persistence" in modules  # the check can see a package imported
     assert _loaded(modules, ("hewitt.demo",)) == []
@@ -612,3 +612,25 @@ def test_ctrl_c_ends_the_transfers_early_and_still_checks_the_books(tmp_path: Pa
     assert process.returncode == 0, errors
     assert "stopped early at" in rest
     assert CONSERVED_100 in rest
+
+
+def test_the_bank_on_a_cluster_of_two_nodes_conserves_money_across_runs(tmp_path: Path) -> None:
+    """``hewitt demo --nodes 2``: the accounts on two worker processes, the
+    tellers here; the second run recovers every account on its node."""
+    from hewitt.demo._run import run_demo_interruptible
+
+    db = tmp_path / "bank.db"
+    options = dataclasses.replace(on_db(SHORT_RUN, db), accounts=100, concurrency=20)
+    out = io.StringIO()
+    first = hewitt.run(run_demo_interruptible(options, out, nodes=2))
+    assert "cluster: 2 worker nodes" in out.getvalue()
+    assert first.conserved and first.completed > 0
+    assert first.balances != first.balances_at_start  # money moved across the nodes
+    second = hewitt.run(run_demo_interruptible(dataclasses.replace(options, seed=5), out, nodes=2))
+    assert second.conserved and (second.recovered, second.opened) == (100, 0)
+    assert second.balances_at_start == first.balances
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == [
+        "bank-hewitt-demo-1.db",
+        "bank-hewitt-demo-2.db",
+        "bank.db",
+    ]

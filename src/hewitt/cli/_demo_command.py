@@ -28,7 +28,7 @@ def main(arguments: list[str], prog: str = "hewitt demo") -> int:
         dsn=args.dsn,
     )
     try:
-        result = hewitt.run(run_demo_interruptible(options, sys.stdout))
+        result = hewitt.run(run_demo_interruptible(options, sys.stdout, args.nodes))
     except KeyboardInterrupt:  # a second Ctrl-C: the user does not want to wait
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -84,6 +84,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         default=_DEFAULTS.balance,
         metavar="N",
         help="opening balance of the accounts this run opens (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--nodes",
+        type=_at_least(0),
+        default=0,
+        metavar="N",
+        help=(
+            "spread the accounts over N worker node processes (a local cluster; the tellers "
+            "stay in this process, so every withdrawal and deposit crosses nodes); each "
+            "worker keeps its accounts in a SQLite file of its own beside --db "
+            "(default: 0, everything in this process)"
+        ),
     )
     store = parser.add_mutually_exclusive_group()
     store.add_argument(

@@ -27,7 +27,7 @@ from ._membership import (
     register_types,
 )
 from ._placement import Placement, RoundRobinPlacement
-from ._setup import SECRET_VARIABLE, find_setup
+from ._setup import SECRET_VARIABLE, finish, run_setup
 
 logger = logging.getLogger("hewitt.cluster")
 
@@ -72,6 +72,7 @@ class LocalCluster:
         within: float = 60.0,
         start_timeout: float = 120.0,
         python: str = sys.executable,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.n = n if n is not None else (os.cpu_count() or 1)
         if self.n < 1:
@@ -87,6 +88,8 @@ class LocalCluster:
         self.within = within
         self.start_timeout = start_timeout
         self._python = python
+        self._env = dict(env or {})
+        self._teardown: Callable[[], Any] | None = None
         self.workers = [WorkerProcess(i, f"{name}-{i + 1}") for i in range(self.n)]
         self.system: ActorSystem = None  # type: ignore[assignment]
         self.node: Node = None  # type: ignore[assignment]
@@ -113,9 +116,7 @@ class LocalCluster:
         try:
             register_types(self.system)
             if self.setup:
-                result = find_setup(self.setup)(self.system)
-                if asyncio.iscoroutine(result):
-                    await result
+                self._teardown = await run_setup(self.setup, self.system)
             self.node = await Node.start(
                 self.system,
                 host=self.host,
@@ -159,6 +160,7 @@ class LocalCluster:
         if self.setup:
             command += ["--setup", self.setup]
         env = dict(os.environ)
+        env.update(self._env)
         env[SECRET_VARIABLE] = self._secret
         process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
@@ -305,6 +307,9 @@ class LocalCluster:
             reader.cancel()
         if self.system is not None:
             await self.system.shutdown()
+        teardown, self._teardown = self._teardown, None
+        if teardown is not None:
+            await finish(teardown)
 
 
 def local(n: int | None = None, **options: Any) -> LocalCluster:

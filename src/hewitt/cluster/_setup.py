@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -19,3 +20,19 @@ def find_setup(path: str) -> Callable[[ActorSystem], Any]:
     if not callable(function):
         raise SystemExit(f"--setup {path!r}: {module_name} has no function {attribute!r}")
     return function  # type: ignore[no-any-return]
+
+
+async def run_setup(path: str, system: ActorSystem) -> Callable[[], Any] | None:
+    """Call the setup hook at ``path`` with ``system`` (awaiting it if it is a
+    coroutine function); what it returns, if callable, is its teardown, called
+    (and awaited) by :func:`finish` once the system has shut down."""
+    result = find_setup(path)(system)
+    if inspect.isawaitable(result):
+        result = await result
+    return result if callable(result) else None
+
+
+async def finish(teardown: Callable[[], Any]) -> None:
+    result = teardown()
+    if inspect.isawaitable(result):
+        await result

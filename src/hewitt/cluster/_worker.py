@@ -16,16 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from hewitt import ActorSystem, NodeId
 from hewitt._runtime._loops import run
 
-from ._setup import SECRET_VARIABLE, find_setup
+from ._setup import SECRET_VARIABLE, finish, run_setup
+
+if TYPE_CHECKING:
+    from hewitt.node import NodeConfig
 
 
 def parse_seed(text: str) -> tuple[str, int]:
@@ -53,42 +56,55 @@ def parser(prog: str = "hewitt node") -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from hewitt.node import Node, NodeConfig
+    from hewitt.node import NodeConfig
 
-    from ._membership import MembershipAgent, MembershipService, View, register_types
+    from ._membership import register_types
 
     secret = os.environ.get(SECRET_VARIABLE)
     config = NodeConfig() if args.down_after is None else NodeConfig(down_after=args.down_after)
-    async with ActorSystem(args.name) as system:
-        register_types(system)
-        if args.setup:
-            result = find_setup(args.setup)(system)
-            if inspect.isawaitable(result):
-                await result
-        node = await Node.start(
-            system,
-            host=args.host,
-            port=args.port,
-            cluster=args.cluster,
-            secret=secret,
-            config=config,
-        )
-        seed_ref = None
-        if args.seed is not None:
-            seed_node = await node.connect(*args.seed)
-            seed_ref = await node.lookup(seed_node, "/system/membership")
-            if seed_ref is None:
-                raise SystemExit(f"{seed_node} is not a seed (no /system/membership)")
-        joined: asyncio.Future[View] = asyncio.get_running_loop().create_future()
-        system.spawn_system_actor(
-            MembershipAgent, node, seed_ref, args.role, joined, name="membership-agent"
-        )
+    teardown = None
+    try:
+        async with ActorSystem(args.name) as system:
+            register_types(system)
+            if args.setup:
+                teardown = await run_setup(args.setup, system)
+            await _serve(system, args, secret, config)
+    finally:
+        if teardown is not None:
+            await finish(teardown)
+
+
+async def _serve(
+    system: ActorSystem, args: argparse.Namespace, secret: str | None, config: NodeConfig
+) -> None:
+    from hewitt.node import Node
+
+    from ._membership import MembershipAgent, MembershipService, View
+
+    node = await Node.start(
+        system,
+        host=args.host,
+        port=args.port,
+        cluster=args.cluster,
+        secret=secret,
+        config=config,
+    )
+    seed_ref = None
+    if args.seed is not None:
+        seed_node = await node.connect(*args.seed)
+        seed_ref = await node.lookup(seed_node, "/system/membership")
         if seed_ref is None:
-            system.spawn_system_actor(MembershipService, node, name="membership")
-        await asyncio.wait_for(joined, node.config.down_after * 3)  # ready means joined
-        me: NodeId = node.node_id
-        print(f"ready {me.system} {me.host} {me.port} {me.incarnation}", flush=True)
-        await _until_told_to_stop(system, args.until_stdin_closes)
+            raise SystemExit(f"{seed_node} is not a seed (no /system/membership)")
+    joined: asyncio.Future[View] = asyncio.get_running_loop().create_future()
+    system.spawn_system_actor(
+        MembershipAgent, node, seed_ref, args.role, joined, name="membership-agent"
+    )
+    if seed_ref is None:
+        system.spawn_system_actor(MembershipService, node, name="membership")
+    await asyncio.wait_for(joined, node.config.down_after * 3)  # ready means joined
+    me: NodeId = node.node_id
+    print(f"ready {me.system} {me.host} {me.port} {me.incarnation}", flush=True)
+    await _until_told_to_stop(system, args.until_stdin_closes)
 
 
 async def _until_told_to_stop(system: ActorSystem, watch_stdin: bool) -> None:

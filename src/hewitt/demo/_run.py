@@ -36,7 +36,7 @@ import random
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -187,35 +187,47 @@ async def run_demo(
     *,
     system: ActorSystem | None = None,
     stop: asyncio.Event | None = None,
+    place: Callable[[int], Awaitable[ActorRef[AccountMessage]]] | None = None,
 ) -> DemoResult:
     """Run the demo, printing to ``out``; returns its figures.
 
     Runs on ``system`` when given (its actors are stopped before returning),
     else on a system of its own. The bank is kept where ``options.db`` says,
     unless the system has a :class:`Persistence` installed already: then in
-    that one. Setting ``stop`` ends the transfer phase early.
+    that one. Setting ``stop`` ends the transfer phase early. ``place(i)``
+    spawns account ``i`` somewhere else (on another node, say) instead of on
+    ``system``.
     """
     if stop is None:
         stop = asyncio.Event()
     if system is None:
         async with ActorSystem("hewitt-demo") as own:
-            return await _run(own, options, out, stop)
-    return await _run(system, options, out, stop)
+            return await _run(own, options, out, stop, place)
+    return await _run(system, options, out, stop, place)
 
 
-async def run_demo_interruptible(options: DemoOptions, out: TextIO) -> DemoResult:
+async def run_demo_interruptible(options: DemoOptions, out: TextIO, nodes: int = 0) -> DemoResult:
     """:func:`run_demo` where a first Ctrl-C ends the transfers early (and the
-    books are still checked); a second one interrupts as usual."""
+    books are still checked); a second one interrupts as usual. With
+    ``nodes``, the accounts live on that many worker node processes."""
     stop = asyncio.Event()
     restore = _stop_on_first_interrupt(stop)
     try:
+        if nodes:
+            from ._cluster import run_cluster_demo
+
+            return await run_cluster_demo(options, nodes, out, stop=stop)
         return await run_demo(options, out, stop=stop)
     finally:
         restore()
 
 
 async def _run(
-    system: ActorSystem, options: DemoOptions, out: TextIO, stop: asyncio.Event
+    system: ActorSystem,
+    options: DemoOptions,
+    out: TextIO,
+    stop: asyncio.Event,
+    place: Callable[[int], Awaitable[ActorRef[AccountMessage]]] | None = None,
 ) -> DemoResult:
     seed = options.seed if options.seed is not None else random.randrange(1_000_000)
     _say(
@@ -237,10 +249,13 @@ async def _run(
         actors.append(register)
         books: BankBooks = await register.ask(GetBooks(), timeout=ANSWER_TIMEOUT)
         recovered = books.accounts
-        accounts: list[ActorRef[AccountMessage]] = [
-            system.spawn(Account, i, name=f"account-{i}")
-            for i in range(max(options.accounts, recovered))
-        ]
+        count = max(options.accounts, recovered)
+        if place is None:
+            accounts: list[ActorRef[AccountMessage]] = [
+                system.spawn(Account, i, name=f"account-{i}") for i in range(count)
+            ]
+        else:
+            accounts = list(await asyncio.gather(*(place(i) for i in range(count))))
         actors += accounts
         # Opens the accounts the bank does not have yet; recovers every one.
         statuses: list[AccountStatus] = await asyncio.gather(
