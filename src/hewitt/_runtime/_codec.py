@@ -176,6 +176,7 @@ class KernelCodec:
         self._frames = msgspec.msgpack.Decoder(Frame)
         self._batches = msgspec.msgpack.Decoder(list[Frame])
         self._resolved: dict[WireRef, ActorRef[Any]] = {}
+        self._wire_refs = msgspec.msgpack.Decoder(WireRef)
         for scalar in _SCALARS:
             self._add(scalar, scalar.__name__)
         self._add(Terminated, "hewitt.Terminated")
@@ -295,6 +296,8 @@ class KernelCodec:
     def pack(self, value: Any) -> tuple[str, bytes]:
         """A value of a registered type as (type name, bytes), for a protocol
         that carries values outside an envelope (a remote spawn's arguments)."""
+        if isinstance(value, ActorRef):
+            return _REF_NAME, self._encoder.encode(_wire_ref(value))
         name = self._by_type.get(type(value))
         if name is None:
             raise CodecError(
@@ -308,6 +311,11 @@ class KernelCodec:
 
     def unpack(self, type_name: str, body: bytes) -> Any:
         """The value :meth:`pack` made; CodecError if unknown or malformed."""
+        if type_name == _REF_NAME:
+            try:
+                return self.resolve(self._wire_refs.decode(body))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise CodecError(f"a ref does not decode: {exc}") from exc
         return self._body(MessageFrame(_NOWHERE, None, type_name, msgspec.Raw(body)))
 
     def receive(self, data: bytes, peer: str = "a peer") -> None:
@@ -427,6 +435,8 @@ class KernelCodec:
 
 
 _NOWHERE: Final[WireRef] = ("", "", 0, 0, "", 0)
+#: the type name of a ref packed on its own (see KernelCodec.pack)
+_REF_NAME: Final = "hewitt.ActorRef"
 
 
 def _wire_ref(ref: ActorRef[Any]) -> WireRef:

@@ -73,6 +73,7 @@ class LocalCluster:
         start_timeout: float = 120.0,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
+        setup_on_seed: bool = True,
     ) -> None:
         self.n = n if n is not None else (os.cpu_count() or 1)
         if self.n < 1:
@@ -89,6 +90,7 @@ class LocalCluster:
         self.start_timeout = start_timeout
         self._python = python
         self._env = dict(env or {})
+        self.setup_on_seed = setup_on_seed
         self._teardown: Callable[[], Any] | None = None
         self.workers = [WorkerProcess(i, f"{name}-{i + 1}") for i in range(self.n)]
         self.system: ActorSystem = None  # type: ignore[assignment]
@@ -115,7 +117,7 @@ class LocalCluster:
         await self.system.start()
         try:
             register_types(self.system)
-            if self.setup:
+            if self.setup and self.setup_on_seed:
                 self._teardown = await run_setup(self.setup, self.system)
             self.node = await Node.start(
                 self.system,
@@ -165,15 +167,15 @@ class LocalCluster:
         process = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
         )
+        worker.process = process  # from now on shutdown() stops it, even mid-start
         assert process.stdout is not None
         try:
             line = await asyncio.wait_for(process.stdout.readline(), self.start_timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise RuntimeError(
-                f"worker {worker.name} did not start in {self.start_timeout:g} s"
-            ) from None
+        except BaseException:  # timed out, or cancelled by shutdown()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.shield(process.wait())
+            raise
         text = line.decode(errors="replace")
         if not text.startswith("ready "):
             await process.wait()
@@ -181,7 +183,6 @@ class LocalCluster:
                 f"worker {worker.name} exited with {process.returncode} before it was ready"
             )
         _, system, host, port, incarnation = text.split()
-        worker.process = process
         worker.node = NodeId(system, host, int(port), int(incarnation))
         worker.incarnations.append(worker.node)
         reader = asyncio.get_running_loop().create_task(self._drain_output(worker, process))
@@ -287,6 +288,12 @@ class LocalCluster:
     async def shutdown(self) -> None:
         """Stop the workers (closing their standard input), then the seed."""
         self._closing = True
+        monitors = [worker.monitor for worker in self.workers if worker.monitor is not None]
+        for monitor in monitors:
+            monitor.cancel()  # a restart under way kills the process it started
+        for monitor in monitors:
+            with contextlib.suppress(BaseException):
+                await monitor
         for worker in self.workers:
             process = worker.process
             if process is not None and process.returncode is None and process.stdin is not None:
@@ -301,8 +308,6 @@ class LocalCluster:
             except TimeoutError:
                 process.kill()
                 await process.wait()
-            if worker.monitor is not None:
-                worker.monitor.cancel()
         for reader in list(self._readers):
             reader.cancel()
         if self.system is not None:

@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from hewitt import ActorSystem, NodeId
+from hewitt import ActorSystem, HewittError, NodeId
 from hewitt._runtime._loops import run
 
 from ._setup import SECRET_VARIABLE, finish, run_setup
@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None, prog: str = "hewitt node") -> int:
         run(serve(args))  # on uvloop when installed
     except KeyboardInterrupt:
         return 130
+    except (OSError, TimeoutError, HewittError) as exc:
+        where = f" (seed {args.seed[0]}:{args.seed[1]})" if args.seed else ""
+        print(f"{prog}: node {args.name}{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
