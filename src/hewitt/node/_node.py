@@ -25,6 +25,7 @@ from hewitt import (
     CodecError,
     NodeId,
     NodeUnreachable,
+    SupervisorStrategy,
 )
 from hewitt._runtime._ref import DEFAULT_TIMEOUT, Timeout
 
@@ -33,6 +34,7 @@ from ._events import PeerDown, PeerSuspect, PeerUp
 from ._faults import FaultInjector
 from ._handshake import HandshakeRefused, NonceLog, accept, dial
 from ._link import Connection, LinkState, RemoteLink
+from ._remote_child import strategy_spec
 from ._service import (
     SERVICE_TYPES,
     Identify,
@@ -450,9 +452,17 @@ class Node:
         *args: Any,
         name: str | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
+        parent: ActorRef[Any] | None = None,
+        strategy: SupervisorStrategy | None = None,
         **kwargs: Any,
     ) -> ActorRef[Any]:
         """Start an actor under ``/user`` on ``node`` and return its ref.
+
+        With ``parent`` (an actor here, usually ``self.context.self``), the
+        child is supervised over there with ``strategy`` (default: one for
+        one) on the parent's behalf, and it stops when the parent stops or
+        its node goes down (see :mod:`hewitt.node._remote_child`); watch it
+        to learn when it stops for good.
 
         ``actor`` is an Actor subclass (sent as its import path, which must
         import on that node) or the path itself (``"package.module:Class"``);
@@ -466,11 +476,12 @@ class Node:
         codec = self.system.codec
         packed_args = [codec.pack(arg) for arg in args]
         packed_kwargs = {key: codec.pack(value) for key, value in kwargs.items()}
+        packed_parent = codec.pack(parent) if parent is not None else None
+        spec = strategy_spec(strategy or SupervisorStrategy()) if parent is not None else None
         seconds = timeout if isinstance(timeout, (int, float)) else None
         service = await self._service_of(node, seconds)
-        answer = await service.ask(
-            SpawnRequest(path, packed_args, packed_kwargs, name), timeout=timeout
-        )
+        request = SpawnRequest(path, packed_args, packed_kwargs, name, packed_parent, spec)
+        answer = await service.ask(request, timeout=timeout)
         if isinstance(answer, Spawned):
             return ActorRef(self._links[node], answer.path, answer.uid)
         raise RemoteSpawnError(str(node), path, getattr(answer, "reason", repr(answer)))

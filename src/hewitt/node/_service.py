@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from hewitt import Actor, HewittError
+from hewitt import Actor, Directive, HewittError, SupervisorStrategy
+
+from ._remote_child import RemoteChildHost, StrategySpec, strategy_from
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -24,6 +26,9 @@ class SpawnRequest(msgspec.Struct, frozen=True):
     args: list[tuple[str, bytes]]
     kwargs: dict[str, tuple[str, bytes]]
     name: str | None = None
+    #: a parent on another node (a packed ref) and its strategy: see _remote_child
+    parent: tuple[str, bytes] | None = None
+    strategy: StrategySpec | None = None
 
 
 class Spawned(msgspec.Struct, frozen=True):
@@ -54,6 +59,7 @@ class Load(msgspec.Struct, frozen=True):
 
 
 SERVICE_TYPES: tuple[type[Any], ...] = (
+    StrategySpec,
     SpawnRequest,
     Spawned,
     SpawnRefused,
@@ -104,13 +110,21 @@ def find_actor_class(path: str) -> type[Actor[Any]]:
     return target
 
 
+def _stop_a_failed_host(exc: BaseException) -> Directive:
+    return Directive.STOP  # a host that gave up on its child is not started again
+
+
 class NodeService(Actor[Any]):
+    supervisor_strategy = SupervisorStrategy(decider=_stop_a_failed_host)
+
     def __init__(self, node: Node) -> None:
         self._node = node
 
     def receive(self, message: Any) -> None:
         if isinstance(message, SpawnRequest):
-            self.context.reply(self._spawn(message))
+            answer = self._spawn(message)
+            if answer is not None:
+                self.context.reply(answer)
         elif isinstance(message, LoadQuery):
             statistics = self.context.system.statistics()
             self.context.reply(Load(statistics.live_actors, statistics.ready_actors))
@@ -118,7 +132,7 @@ class NodeService(Actor[Any]):
             ref = self.context.system.lookup(message.path)
             self.context.reply(Identity(message.path, ref.uid if ref is not None else 0))
 
-    def _spawn(self, request: SpawnRequest) -> Spawned | SpawnRefused:
+    def _spawn(self, request: SpawnRequest) -> Spawned | SpawnRefused | None:
         allowed = self._node.config.allow_spawn
         if allowed is not None and not allowed(request.actor):
             return SpawnRefused(f"{request.actor} may not be spawned here (allow_spawn)")
@@ -132,11 +146,40 @@ class NodeService(Actor[Any]):
             kwargs = {key: codec.unpack(name, body) for key, (name, body) in request.kwargs.items()}
         except HewittError as exc:
             return SpawnRefused(f"the arguments do not decode: {exc}")
+        if request.parent is not None:
+            return self._spawn_under_host(request, cls, args, kwargs)
         try:
             ref = self.context.system.spawn(cls, *args, name=request.name, **kwargs)
         except Exception as exc:  # a taken name, a bad name, a failing constructor
             return SpawnRefused(f"{type(exc).__name__}: {exc}")
         return Spawned(ref.path, ref.uid)
+
+    def _spawn_under_host(
+        self, request: SpawnRequest, cls: type[Actor[Any]], args: list[Any], kwargs: dict[str, Any]
+    ) -> SpawnRefused | None:
+        assert request.parent is not None
+        codec = self.context.system.codec
+        try:
+            parent = codec.unpack(*request.parent)
+            strategy = (
+                strategy_from(request.strategy)
+                if request.strategy is not None
+                else SupervisorStrategy()
+            )
+        except (HewittError, LookupError, ValueError) as exc:
+            return SpawnRefused(f"the parent or its strategy does not decode: {exc}")
+        self.context.spawn(
+            RemoteChildHost,
+            parent,
+            self.context.sender,
+            cls,
+            args,
+            kwargs,
+            request.name,
+            strategy,
+            (Spawned, SpawnRefused),
+        )
+        return None  # the host answers, once it has started the child
 
     def post_stop(self) -> None:
         self._node._closed("its actor system stopped")

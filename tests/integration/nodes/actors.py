@@ -103,3 +103,21 @@ class Failing(Actor[Any]):
 
 
 NOT_AN_ACTOR = 42
+
+
+class Counter(Actor[Any]):
+    """Counts "inc"; "get" answers the count; "crash" raises RuntimeError,
+    "bad" raises ValueError (for deciders)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def receive(self, message: Any) -> None:
+        if message == "inc":
+            self.count += 1
+        elif message == "get":
+            self.context.reply(self.count)
+        elif message == "crash":
+            raise RuntimeError("asked to crash")
+        elif message == "bad":
+            raise ValueError("a bad message")
