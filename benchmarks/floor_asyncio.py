@@ -20,6 +20,7 @@ import gc
 import time
 from collections.abc import Callable
 
+from benchmarks import floor_nodes
 from benchmarks._common import (
     SKYNET_FANOUT,
     Metrics,
@@ -251,3 +252,8 @@ def bench_skynet(n: int) -> Metrics:
     with _runner() as runner:
         return runner.run(_skynet(n))
 
+
+# The cross-node benches: two processes over TCP (floor_nodes.py).
+bench_node_ask = floor_nodes.bench_node_ask
+bench_node_tell = floor_nodes.bench_node_tell
+bench_node_scale = floor_nodes.bench_node_scale
