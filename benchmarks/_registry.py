@@ -110,7 +110,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         "hewitt on uvloop (hewitt.run)",
         env={LOOP_ENV: "uvloop"},
         features=_HEWITT_FEATURES,
-        probed={CODEC: CODEC_PROBE},
+        probed={CODEC: CODEC_PROBE, NODES: NODES_PROBE},
     ),
     "floor-asyncio": ImplSpec(
         "benchmarks.floor_asyncio",
@@ -137,7 +137,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         env={LOOP_ENV: "asyncio"},
         default=False,
         features=_HEWITT_FEATURES,
-        probed={CODEC: CODEC_PROBE},
+        probed={CODEC: CODEC_PROBE, NODES: NODES_PROBE},
     ),
 }
 
