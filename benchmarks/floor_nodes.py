@@ -10,7 +10,7 @@ the registry asked for, like the cell.
   read the reply frame, decode it and check it is ``i``. The server writes back
   every frame it reads. With one request in flight the reply is the flow control:
   neither side ever has more than one frame buffered, so neither awaits
-  ``drain()``.
+  ``drain()``. One untimed round trip first.
 * ``node-tell``: the cell process sends N messages ``(i, "tell")`` to a receiving
   child through one connection. The sender encodes each message as it sends it,
   appending it to the frame being filled (a MessagePack array, its length and
@@ -135,6 +135,9 @@ async def _node_ask(n: int) -> Metrics:
             pack, unpack = _U32.pack, _U32.unpack
             encode = msgspec.msgpack.Encoder().encode
             decode = msgspec.msgpack.Decoder(int).decode
+            payload = encode(-1)  # not timed: the first round trip
+            write(pack(len(payload)) + payload)
+            await readexactly(unpack(await readexactly(4))[0])
             latencies = [0] * n
             t0 = time.perf_counter()
             for i in range(n):
