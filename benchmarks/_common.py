@@ -35,6 +35,15 @@ def asyncio_runner() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=asyncio.SelectorEventLoop)
 
 
+def loop_runner(default: str = "uvloop") -> asyncio.Runner:
+    """A runner on the loop :func:`loop_choice` names: uvloop, else the stock selector loop."""
+    if loop_choice(default) == "uvloop":
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return asyncio_runner()
+
+
 def percentile(sorted_values: Sequence[int], q: float) -> int:
     """Nearest-rank percentile of an already sorted, non-empty sequence (q in [0, 100])."""
     if not sorted_values:

@@ -92,6 +92,13 @@ POSTGRES: Final = "postgres"
 CODEC: Final = "codec"
 #: The bytes test double.
 CODEC_PROBE: Final = "hewitt.testing:BytesNetwork"
+#: Cross-node messaging: two (or more) processes over TCP on 127.0.0.1. The hewitt
+#: impls have it when ``NODES_PROBE`` exists (``node_benches.py``); ``floor-asyncio``
+#: and ``floor-uvloop`` have it (their node benches are floor_nodes.py: the plain
+#: asyncio TCP program); ``floor-deque`` has no event loop, hence no sockets.
+NODES: Final = "nodes"
+#: The node API (issue 12).
+NODES_PROBE: Final = "hewitt.node:Node"
 
 _HEWITT_FEATURES: Final = frozenset(
     {SUPERVISION, BOUNDED_MAILBOXES, TIMERS, ROUTING, PERSISTENCE, POSTGRES}
@@ -103,18 +110,20 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         "hewitt on uvloop (hewitt.run)",
         env={LOOP_ENV: "uvloop"},
         features=_HEWITT_FEATURES,
-        probed={CODEC: CODEC_PROBE},
+        probed={CODEC: CODEC_PROBE, NODES: NODES_PROBE},
     ),
     "floor-asyncio": ImplSpec(
         "benchmarks.floor_asyncio",
         "plain asyncio program (tasks, asyncio.Queue, futures), stock loop",
         env={LOOP_ENV: "asyncio"},
+        features=frozenset({NODES}),
         floor=True,
     ),
     "floor-uvloop": ImplSpec(
         "benchmarks.floor_asyncio",
         "the same plain asyncio program on uvloop",
         env={LOOP_ENV: "uvloop"},
+        features=frozenset({NODES}),
         floor=True,
     ),
     "floor-deque": ImplSpec(
@@ -128,7 +137,7 @@ IMPLS: Final[dict[str, ImplSpec]] = {
         env={LOOP_ENV: "asyncio"},
         default=False,
         features=_HEWITT_FEATURES,
-        probed={CODEC: CODEC_PROBE},
+        probed={CODEC: CODEC_PROBE, NODES: NODES_PROBE},
     ),
 }
 
@@ -181,6 +190,19 @@ BENCHES: Final[dict[str, BenchSpec]] = {
     ),
     "tell-codec": BenchSpec(
         "bench_tell_codec", 1_000_000, 100_000, 5, 3, ("msgs_per_s", "codec_us"), requires=CODEC
+    ),
+    "node-ask": BenchSpec("bench_node_ask", 100_000, 20_000, 5, 3, _LATENCY, requires=NODES),
+    "node-tell": BenchSpec(
+        "bench_node_tell", 2_000_000, 300_000, 5, 3, ("msgs_per_s",), requires=NODES
+    ),
+    "node-scale": BenchSpec(
+        "bench_node_scale",
+        2_000_000,
+        300_000,
+        5,
+        3,
+        ("msgs_per_s", "per_pair_ratio", "pair_msgs_per_s"),
+        requires=NODES,
     ),
     "persist-1": BenchSpec(
         "bench_persist_1", 5_000, 1_000, 5, 3, ("events_per_s",), requires=PERSISTENCE
@@ -258,6 +280,9 @@ class Target:
 #: 1,000 actors persisting at once on SQLite, fully durable: >= 50k events/s;
 #: recovering an actor of 1e6 events with snapshots every 1,000: <= 0.2 s
 #: (full mode; quick mode recovers 1e5 events).
+#: Issue 12 (nodes), across two processes on one machine: an ask's median round trip
+#: < 200 us; a tell pipe >= 1M messages/s and >= 0.5x the batched floor; pairs of
+#: nodes at once keep >= 0.8 of a pair's throughput each.
 TARGETS: Final = (
     Target("skynet-1e6", "secs", at_least=2.0, vs_floor=True),
     Target("tell", "msgs_per_s", at_least=2.0, vs_floor=True),
@@ -268,6 +293,10 @@ TARGETS: Final = (
     Target("spawn", "kib_per_actor", at_most=0.6),
     Target("persist-1000", "events_per_s", at_least=50_000),
     Target("recovery-snapshots", "secs", at_most=0.2),
+    Target("node-ask", "p50_us", at_most=200.0),
+    Target("node-tell", "msgs_per_s", at_least=1_000_000),
+    Target("node-tell", "msgs_per_s", at_least=0.5, vs_floor=True),
+    Target("node-scale", "per_pair_ratio", at_least=0.8),
 )
 
 _SRC: Final = Path(__file__).resolve().parent.parent / "src"

@@ -20,14 +20,14 @@ import gc
 import time
 from collections.abc import Callable
 
+from benchmarks import floor_nodes
 from benchmarks._common import (
     SKYNET_FANOUT,
     Metrics,
-    asyncio_runner,
     check_skynet,
     check_skynet_size,
     latency_metrics,
-    loop_choice,
+    loop_runner,
     rss_bytes,
 )
 
@@ -41,11 +41,7 @@ Request = tuple[int, Callable[[int], None]]
 
 def _runner() -> asyncio.Runner:
     """A runner on uvloop for ``floor-uvloop``, else on the stock selector loop."""
-    if loop_choice(default="asyncio") == "uvloop":
-        import uvloop
-
-        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    return asyncio_runner()
+    return loop_runner(default="asyncio")
 
 
 async def _count(inbox: asyncio.Queue[str], n: int) -> None:
@@ -255,3 +251,9 @@ def bench_fanout(n: int) -> Metrics:
 def bench_skynet(n: int) -> Metrics:
     with _runner() as runner:
         return runner.run(_skynet(n))
+
+
+# The cross-node benches: two processes over TCP (floor_nodes.py).
+bench_node_ask = floor_nodes.bench_node_ask
+bench_node_tell = floor_nodes.bench_node_tell
+bench_node_scale = floor_nodes.bench_node_scale

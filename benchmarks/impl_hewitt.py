@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 import hewitt
-from benchmarks import persistence_benches
+from benchmarks import node_benches, persistence_benches
 from benchmarks._common import (
     SKYNET_FANOUT,
     Metrics,
@@ -483,6 +483,18 @@ async def _tell_codec(n: int) -> Metrics:
             decode(encode(counter, "msg"))
         codec_s = time.perf_counter() - t1
         return {"msgs_per_s": n / elapsed, "codec_us": codec_s / n * 1e6}
+
+
+def bench_node_ask(n: int) -> Metrics:
+    return _run(node_benches.node_ask(n))
+
+
+def bench_node_tell(n: int) -> Metrics:
+    return _run(node_benches.node_tell(n))
+
+
+def bench_node_scale(n: int) -> Metrics:
+    return _run(node_benches.node_scale(n))
 
 
 #: The persistence benches' actors: 1 (persist-1) and 1,000 (persist-1000).
