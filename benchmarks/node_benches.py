@@ -74,10 +74,12 @@ def _load(text: str) -> NodeId:
 
 
 async def _tell_all(counter: ActorRef[Any], n: int) -> None:
-    """Tell ``counter`` ``n`` ints; return once it has handled them all."""
-    tell = counter.tell
+    """Send ``counter`` ``n`` ints (``await send``: it waits only while the
+    link's send queue is full, as the floor awaits ``drain()`` only above the
+    high-water mark); return once it has handled them all."""
+    send = counter.send
     for i in range(n):
-        tell(i)
+        await send(i)
     count = await counter.ask(COUNT, timeout=None)
     if count != n:
         raise AssertionError(f"the counter got {count} of {n} messages")

@@ -124,6 +124,7 @@ class RemoteLink:
         #: asks sent over this link and not answered yet
         self._asks: set[Promise] = set()
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._room_waiters: deque[asyncio.Future[None]] = deque()
         self.frames_out = 0
         self.frames_in = 0
         self.bytes_out = 0
@@ -156,6 +157,19 @@ class RemoteLink:
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
         await waiter
+
+    def _wake_room(self) -> None:
+        """Let the first waiting sender in, if there is room (it wakes the next)."""
+        waiters = self._room_waiters
+        while waiters and (
+            len(self._ordinary) < self.owner.config.send_queue or self.state == LinkState.DOWN
+        ):
+            waiter = waiters[0]
+            if waiter.done():
+                waiters.popleft()
+                continue
+            waiter.set_result(None)
+            return
 
     def _wake_drained(self, error: BaseException | None = None) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
@@ -191,6 +205,30 @@ class RemoteLink:
             self.system._call_on_loop(self._enqueue, data, ref, item)
 
     deliver_ask = deliver
+
+    async def deliver_with_room(
+        self, ref: ActorRef[Any], item: Item, timeout: float | None
+    ) -> None:
+        """``await ref.send(msg)``: wait (FIFO among senders) while the send
+        queue is full, then queue; MailboxFull after ``timeout`` seconds.
+        Whatever the overflow policy, ``send`` never drops."""
+        if get_ident() != self.system._loop_thread_id:
+            raise RuntimeError("RemoteLink.deliver_with_room runs on its system's loop")
+        capacity = self.owner.config.send_queue
+        if len(self._ordinary) >= capacity or self._room_waiters:
+            waiter = self._loop.create_future()
+            self._room_waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                raise MailboxFull(
+                    f"the link to {self._peer}", capacity, describe(split(item)[0])
+                ) from None
+            finally:
+                if waiter in self._room_waiters:
+                    self._room_waiters.remove(waiter)
+        self.deliver(ref, item)
+        self._wake_room()
 
     def _enqueue(self, data: bytes, ref: ActorRef[Any], item: Any) -> None:
         if self.state == LinkState.DOWN:
@@ -342,6 +380,7 @@ class RemoteLink:
                 other._recipient.deliver_system(other, ExitNotice(remote, error))
         self.system.codec.forget_node(self._node)
         self._wake_drained(error)
+        self._wake_room()  # each waiting sender goes on: its message is refused (down)
 
     def connection_lost(self, connection: Connection, why: str) -> None:
         connection.close()
@@ -404,9 +443,13 @@ class RemoteLink:
             if transport.get_write_buffer_size() > high_water:
                 self._paused = True
                 self._loop.create_task(self._drain(connection))
+                if self._room_waiters:
+                    self._wake_room()
                 return
         if self._drain_waiters:
             self._wake_drained()
+        if self._room_waiters:
+            self._wake_room()
 
     async def _drain(self, connection: Connection) -> None:
         try:
