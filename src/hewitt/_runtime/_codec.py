@@ -42,7 +42,7 @@ from ._control import (
     Unwatch,
     Watch,
 )
-from ._envelope import Item, envelope, split
+from ._envelope import Item
 from ._errors import (
     ActorSystemStopped,
     AskTimeout,
@@ -52,6 +52,7 @@ from ._errors import (
     NodeUnreachable,
     RemoteError,
 )
+from ._marks import ENVELOPE
 from ._messages import POISON_PILL, Exit, Failure, PoisonPill, ReceiveTimeout, Terminated
 from ._ref import ActorRef
 
@@ -176,6 +177,10 @@ class KernelCodec:
         self._frames = msgspec.msgpack.Decoder(Frame)
         self._batches = msgspec.msgpack.Decoder(list[Frame])
         self._resolved: dict[WireRef, ActorRef[Any]] = {}
+        #: id(ref) -> (ref, its encoded wire ref): see encode_message
+        self._frame_parts: dict[int, tuple[ActorRef[Any], bytes]] = {}
+        #: type name -> the name encoded (the frame's third field)
+        self._type_names: dict[str, bytes] = {}
         self._wire_refs = msgspec.msgpack.Decoder(WireRef)
         for scalar in _SCALARS:
             self._add(scalar, scalar.__name__)
@@ -210,6 +215,7 @@ class KernelCodec:
             raise CodecError(f"message type name {name!r} is taken by {known!r}")
         self._by_type[cls] = name
         self._by_name[name] = cls
+        self._type_names[name] = msgspec.msgpack.encode(name)
 
     def is_registered(self, cls: type[Any]) -> bool:
         return cls in self._by_type
@@ -222,7 +228,10 @@ class KernelCodec:
     ) -> bytes:
         """The frame of a user message to ``ref``; raises CodecError for an
         unregistered type or a value msgspec cannot encode."""
-        message, sender = split(item)
+        if type(item) is tuple and item[-1] is ENVELOPE:
+            message, sender = item[0], item[1]
+        else:
+            message, sender = item, None
         name = self._by_type.get(type(message))
         if name is None:
             raise CodecError(
@@ -232,16 +241,46 @@ class KernelCodec:
             )
         try:
             body = self._encoder.encode(message)
-            frame = MessageFrame(
-                _wire_ref(ref),
-                _wire_ref(sender) if sender is not None else None,
-                name,
-                msgspec.Raw(body),
-                trace,
-            )
-            return self._encoder.encode(frame)
+            if trace is not None:
+                frame = MessageFrame(
+                    _wire_ref(ref),
+                    _wire_ref(sender) if sender is not None else None,
+                    name,
+                    msgspec.Raw(body),
+                    trace,
+                )
+                return self._encoder.encode(frame)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CodecError(f"{name} to {ref.path} cannot be encoded: {exc}") from exc
+        # The frame by hand, from cached parts: a MessageFrame is a tagged
+        # msgpack array [0, to, sender, type name, body, trace]; msgspec writes
+        # the same bytes (a test checks it), ~1 µs slower.
+        parts = self._frame_parts
+        head = parts.get(id(ref))
+        if head is None or head[0] is not ref:
+            head = self._frame_part(ref)
+        if sender is None:
+            tail = b"\xc0"
+        else:
+            cached = parts.get(id(sender))
+            if cached is None or cached[0] is not sender:
+                cached = self._frame_part(sender)
+            tail = cached[1]
+        return b"".join((b"\x96\x00", head[1], tail, self._type_names[name], body, b"\xc0"))
+
+    def _frame_part(self, ref: ActorRef[Any]) -> tuple[ActorRef[Any], bytes]:
+        """The encoded wire ref of ``ref``, kept with ``ref`` itself (looked up
+        by identity, not equality: holding the ref, the cache keeps its id
+        from being reused)."""
+        parts = self._frame_parts
+        if len(parts) >= _RESOLVED_CACHE:
+            parts.clear()
+        wire = self._encoder.encode(_wire_ref(ref))
+        part = (ref, wire)
+        parts[id(ref)] = part
+        if ref._path.startswith(TEMP_PREFIX):
+            del parts[id(ref)]  # a temporary ref (encoding gave it its path): one ask
+        return part
 
     def encode_control(self, ref: ActorRef[Any], message: ControlMessage) -> bytes:
         """The frame of a control message to ``ref``."""
@@ -341,14 +380,26 @@ class KernelCodec:
     def deliver(self, frame: Frame, peer: str = "a peer") -> None:
         """Deliver a decoded frame in this system (see :meth:`receive`). After
         this system has shut down, an arriving ask fails at once."""
-        to = self.resolve(frame.to)
-        if isinstance(frame, ControlFrame):
+        resolved = self._resolved
+        to = resolved.get(frame.to) or self.resolve(frame.to)
+        if type(frame) is ControlFrame:
             with contextlib.suppress(ActorSystemStopped):
                 to._recipient.deliver_system(to, self._control(frame))
             return
-        sender = self.resolve(frame.sender) if frame.sender is not None else None
+        assert isinstance(frame, MessageFrame)
+        wire_sender = frame.sender
+        sender = (
+            None if wire_sender is None else resolved.get(wire_sender) or self.resolve(wire_sender)
+        )
+        decoder = self._decoders.get(frame.type_name)
         try:
-            message = self._body(frame)
+            if decoder is None:
+                message = self._body(frame)
+            else:
+                try:
+                    message = decoder.decode(frame.body)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    raise CodecError(f"{frame.type_name} does not decode: {exc}") from exc
         except CodecError as exc:
             logger.warning("refused a message from %s to %s: %s", peer, to.path, exc)
             self._system._dead_letter(
@@ -356,7 +407,7 @@ class KernelCodec:
             )
             return
         try:
-            to._recipient.deliver(to, envelope(message, sender))
+            to._recipient.deliver(to, message if sender is None else (message, sender, ENVELOPE))
         except ActorSystemStopped as stopped:
             fail_ask(sender, stopped)
         except Exception as refused:  # a full mailbox: the sender is elsewhere

@@ -116,6 +116,10 @@ class RemoteLink:
         self._flush_scheduled = False
         self._paused = False
         self._queued_bytes = 0
+        self._loop_thread_id = owner.system._loop_thread_id
+        self._capacity = owner.config.send_queue
+        self._batch_bytes = owner.config.batch_bytes
+        self._encode = owner.system.codec.encode_message
         self.detector = owner.config.detector()
         #: remote watchee -> local watchers (answered with NodeDown if the link goes down)
         self._watches: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
@@ -186,23 +190,24 @@ class RemoteLink:
         return NodeUnreachable(self._peer, "suspected (no heartbeat within the expected time)")
 
     def deliver(self, ref: ActorRef[Any], item: Item) -> None:
-        if self.state == LinkState.DOWN:
-            self._refuse(ref, item)
-            return
-        message, sender = split(item)
-        if self.state == LinkState.SUSPECT and is_temporary(sender):
-            fail_ask(sender, self._error())  # fail fast: a suspect node is not waited for
-            return
-        data = self.system.codec.encode_message(ref, item)  # CodecError reaches the sender
-        if get_ident() == self.system._loop_thread_id:
+        if self.state is not LinkState.UP:
+            if self.state is LinkState.DOWN:
+                self._refuse(ref, item)
+                return
+            sender = split(item)[1]
+            if self.state is LinkState.SUSPECT and is_temporary(sender):
+                fail_ask(sender, self._error())  # fail fast: a suspect node is not waited for
+                return
+        data = self._encode(ref, item)  # CodecError reaches the sender
+        if get_ident() == self._loop_thread_id:
             self._enqueue(data, ref, item)
-        else:
-            overflow = self.owner.config.send_overflow
-            if overflow is Overflow.FAIL and len(self._ordinary) >= self.owner.config.send_queue:
-                raise MailboxFull(
-                    f"the link to {self._peer}", self.owner.config.send_queue, describe(message)
-                )
-            self.system._call_on_loop(self._enqueue, data, ref, item)
+            return
+        if (
+            self.owner.config.send_overflow is Overflow.FAIL
+            and len(self._ordinary) >= self._capacity
+        ):
+            raise MailboxFull(f"the link to {self._peer}", self._capacity, describe(split(item)[0]))
+        self.system._call_on_loop(self._enqueue, data, ref, item)
 
     deliver_ask = deliver
 
@@ -214,7 +219,7 @@ class RemoteLink:
         Whatever the overflow policy, ``send`` never drops."""
         if get_ident() != self.system._loop_thread_id:
             raise RuntimeError("RemoteLink.deliver_with_room runs on its system's loop")
-        capacity = self.owner.config.send_queue
+        capacity = self._capacity
         if len(self._ordinary) >= capacity or self._room_waiters:
             waiter = self._loop.create_future()
             self._room_waiters.append(waiter)
@@ -231,38 +236,39 @@ class RemoteLink:
         self._wake_room()
 
     def _enqueue(self, data: bytes, ref: ActorRef[Any], item: Any) -> None:
-        if self.state == LinkState.DOWN:
+        if self.state is LinkState.DOWN:
             self._refuse(ref, item)
             return
         ordinary = self._ordinary
-        config = self.owner.config
-        if len(ordinary) >= config.send_queue:
-            overflow = config.send_overflow
-            if overflow is Overflow.DROP_OLDEST:
-                old_data, old_ref, old_item = ordinary.popleft()
-                self._queued_bytes -= len(old_data)
-                self._drop(old_ref, old_item, "the send queue was full (oldest dropped)")
-            elif overflow is Overflow.FAIL:
-                raise MailboxFull(
-                    f"the link to {self._peer}", config.send_queue, describe(split(item)[0])
-                )
-            else:
-                self._drop(ref, item, "the send queue was full")
-                return
-        sender = split(item)[1]
-        if isinstance(sender, Promise):
+        if len(ordinary) >= self._capacity and not self._make_room(ref, item):
+            return
+        if type(item) is tuple and isinstance(item[1], Promise):
             asks = self._asks
             if len(asks) > 1024 and len(asks) & 1023 == 0:
                 self._asks = {ask for ask in asks if not ask.done}
-            self._asks.add(sender)
+            self._asks.add(item[1])
         ordinary.append((data, ref, item))
         self._queued_bytes += len(data)
         if self.connection is not None and not self._paused:
-            if self._queued_bytes >= config.batch_bytes:
+            if self._queued_bytes >= self._batch_bytes:
                 self._flush()  # a full batch goes now: queueing starts only when the socket is full
             elif not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
+
+    def _make_room(self, ref: ActorRef[Any], item: Any) -> bool:
+        """The send queue is full: apply the overflow policy; False if the new
+        message is not to be queued."""
+        overflow = self.owner.config.send_overflow
+        if overflow is Overflow.DROP_OLDEST:
+            old_data, old_ref, old_item = self._ordinary.popleft()
+            self._queued_bytes -= len(old_data)
+            self._drop(old_ref, old_item, "the send queue was full (oldest dropped)")
+            return True
+        if overflow is Overflow.FAIL:
+            raise MailboxFull(f"the link to {self._peer}", self._capacity, describe(split(item)[0]))
+        self._drop(ref, item, "the send queue was full")
+        return False
 
     def _drop(self, ref: ActorRef[Any], item: Any, reason: str) -> None:
         self.dropped += 1
