@@ -407,7 +407,13 @@ class KernelCodec:
             )
             return
         try:
-            to._recipient.deliver(to, message if sender is None else (message, sender, ENVELOPE))
+            if sender is None:
+                to._recipient.deliver(to, message)
+            elif sender._path.startswith(TEMP_PREFIX):
+                # A remote ask: an idle actor answers it at once (the direct hand-off).
+                to._recipient.deliver_ask(to, (message, sender, ENVELOPE))
+            else:
+                to._recipient.deliver(to, (message, sender, ENVELOPE))
         except ActorSystemStopped as stopped:
             fail_ask(sender, stopped)
         except Exception as refused:  # a full mailbox: the sender is elsewhere

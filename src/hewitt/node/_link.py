@@ -250,11 +250,15 @@ class RemoteLink:
         ordinary.append((data, ref, item))
         self._queued_bytes += len(data)
         if self.connection is not None and not self._paused:
-            if self._queued_bytes >= self._batch_bytes:
-                self._flush()  # a full batch goes now: queueing starts only when the socket is full
-            elif not self._flush_scheduled:
+            if not self._flush_scheduled:
+                # The first message since the last flush goes at once (an ask's
+                # latency); the ones after it in this loop iteration wait for
+                # the flush scheduled here, and go together.
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
+                self._write_now()
+            elif self._queued_bytes >= self._batch_bytes:
+                self._write_now()  # a full batch goes now: queueing starts when the socket is full
 
     def _make_room(self, ref: ActorRef[Any], item: Any) -> bool:
         """The send queue is full: apply the overflow policy; False if the new
@@ -417,6 +421,9 @@ class RemoteLink:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._write_now()
+
+    def _write_now(self) -> None:
         connection = self.connection
         if connection is None or self._paused:
             return
