@@ -119,6 +119,7 @@ async def dial(
     """The dialer's half. Raises HandshakeRefused (or a connection error)."""
     peer = f"{expected.host}:{expected.port}"
     nonce = _nonce()
+    nonces.first_time(nonce)  # ours: a Hello that comes back with it is a reflection
     hello = Hello(
         PROTOCOL_VERSION, cluster, wire_node(local), wire_node(expected), nonce, service_uid
     )
@@ -131,6 +132,13 @@ async def dial(
             peer, "protocol", f"expected a challenge, got {type(answer).__name__}"
         )
     theirs = answer.node
+    if theirs == hello.node or theirs[1:3] == hello.node[1:3]:
+        # Our own handshake reflected back at us by a man in the middle.
+        raise HandshakeRefused(peer, "auth", "the acceptor claims to be this node")
+    if (expected.system and theirs[0] != expected.system) or (
+        expected.incarnation and theirs[3] != expected.incarnation
+    ):
+        raise HandshakeRefused(peer, "gone", f"{node_of(theirs)} answered, not {expected}")
     expected_proof = proof(
         secret, b"accept", PROTOCOL_VERSION, cluster, nonce, answer.nonce, hello.node, theirs
     )
@@ -186,11 +194,15 @@ async def accept(
             "version", f"protocol version {hello.version} (this node speaks {PROTOCOL_VERSION})"
         )
     if hello.cluster != cluster:
-        raise refuse("cluster", f"cluster {hello.cluster!r} (this node is in {cluster!r})")
+        # Not naming this node's cluster: the peer is not authenticated.
+        raise refuse("cluster", f"not a node of cluster {hello.cluster!r}")
     if len(hello.nonce) != 32 or not nonces.first_time(hello.nonce):
         raise HandshakeRefused(peer, "replay", "a nonce seen before (or not 32 bytes)")
-    nonce = _nonce()
     mine = wire_node(local)
+    if hello.node == mine or hello.node[1:3] == mine[1:3]:
+        raise HandshakeRefused(peer, "auth", "a peer claiming to be this node (a reflection)")
+    nonce = _nonce()
+    nonces.first_time(nonce)
     writer.write(
         encode_handshake(
             Challenge(

@@ -306,3 +306,43 @@ def test_fuzzed_frames_after_the_handshake(fuzzed: _Fuzzed, data: bytes) -> None
         except ConnectionResetError:
             pass
     _still_serving(fuzzed)
+
+
+async def test_a_handshake_reflected_back_at_its_node_is_refused() -> None:
+    """A man in the middle without the secret, dialled by the victim, opens a
+    connection to the victim claiming to be it, with its own nonce, to have
+    the victim prove the secret for it: refused."""
+    from hewitt._runtime._address import ActorAddress
+
+    system, victim = await start_node("victim")
+    outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    async def attacker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(len(MAGIC))
+        hello = decode_handshake(await _read_frame(reader))
+        assert isinstance(hello, Hello)
+        r2, w2 = await asyncio.open_connection(victim.node_id.host, victim.node_id.port)
+        reflected = Hello(hello.version, hello.cluster, hello.node, hello.node, hello.nonce, 0)
+        w2.write(MAGIC + encode_handshake(reflected))
+        try:
+            outcome.set_result(decode_handshake(await _read_frame(r2)))
+        except asyncio.IncompleteReadError:
+            outcome.set_result("closed")
+        w2.close()
+        writer.close()
+
+    server = await asyncio.start_server(attacker, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        ghost = system.resolve(ActorAddress(NodeId("ghost", "127.0.0.1", port, 7), "/user/x", 1))
+        ghost.tell("makes the victim dial the attacker")
+        assert await asyncio.wait_for(outcome, 30) == "closed"  # no challenge to reflect
+        assert victim.refusals.get("replay", 0) + victim.refusals.get("auth", 0) >= 1
+    finally:
+        server.close()
+        await system.shutdown()
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    size = int.from_bytes(await reader.readexactly(4), "big")
+    return await reader.readexactly(size)
