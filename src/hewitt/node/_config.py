@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +29,12 @@ class NodeConfig:
     min_std_deviation: float = 0.1
     down_after: float = 10.0
     send_queue: int = 20_000
+    #: the most bytes of messages waiting for a link (beside their count)
+    send_queue_bytes: int = 64 * 1024 * 1024
     send_overflow: Overflow = Overflow.DROP_NEWEST
+    #: the most signals (watch, death, exit, ...) waiting for a link: beyond,
+    #: the peer does not read and is taken down (signals are never dropped)
+    control_queue: int = 100_000
     batch_bytes: int = 256 * 1024
     write_high_water: int = 1024 * 1024
     max_frame: int = 16 * 1024 * 1024
@@ -41,12 +47,45 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         if self.send_overflow is Overflow.BLOCK:
-            raise ValueError("a link's send queue cannot block a tell: use DROP_* or FAIL")
-        for name in ("heartbeat_interval", "down_after", "connect_timeout", "handshake_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"NodeConfig.{name} must be positive")
-        if self.send_queue < 1 or self.batch_bytes < 1 or self.max_frame < 1024:
-            raise ValueError("NodeConfig: send_queue, batch_bytes and max_frame must be positive")
+            raise ValueError(
+                "a link's send queue cannot block a tell: use DROP_NEWEST, DROP_OLDEST or FAIL "
+                "(`await ref.send(msg)` waits for room whatever the policy)"
+            )
+        for name in (
+            "heartbeat_interval",
+            "down_after",
+            "connect_timeout",
+            "handshake_timeout",
+            "phi_threshold",
+            "min_std_deviation",
+            "reconnect_min",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"NodeConfig.{name} must be a positive number, got {value!r}")
+        if not (math.isfinite(self.acceptable_pause) and self.acceptable_pause >= 0):
+            raise ValueError(
+                f"NodeConfig.acceptable_pause must be >= 0, got {self.acceptable_pause!r}"
+            )
+        if not (math.isfinite(self.reconnect_max) and self.reconnect_max >= self.reconnect_min):
+            raise ValueError("NodeConfig.reconnect_max must be at least reconnect_min")
+        for name in (
+            "send_queue",
+            "send_queue_bytes",
+            "control_queue",
+            "batch_bytes",
+            "write_high_water",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"NodeConfig.{name} must be a positive int, got {value!r}")
+        if self.max_frame < 1024:
+            raise ValueError(f"NodeConfig.max_frame must be at least 1024, got {self.max_frame}")
+        if self.batch_bytes > self.max_frame - 1024:
+            raise ValueError(
+                f"NodeConfig.batch_bytes ({self.batch_bytes}) must leave room in max_frame "
+                f"({self.max_frame})"
+            )
 
     def detector(self) -> PhiAccrualDetector:
         return PhiAccrualDetector(

@@ -34,6 +34,7 @@ class _Rule:
     #: frames waiting out their delay, in order: (due, frame)
     delayed: deque[tuple[float, bytes]] = field(default_factory=deque)
     draining: bool = False
+    link: RemoteLink | None = None
 
 
 class FaultInjector:
@@ -74,11 +75,13 @@ class FaultInjector:
         rule.partitioned = True
 
     def heal(self, peer: str | None = None) -> None:
-        """Remove the faults towards ``peer`` (every peer: None)."""
-        if peer is None:
-            self._rules.clear()
-        else:
-            self._rules.pop(peer, None)
+        """Remove the faults towards ``peer`` (every peer: None); frames still
+        held by a delay are written at once, in order, before any new one."""
+        peers = list(self._rules) if peer is None else [peer]
+        for name in peers:
+            rule = self._rules.pop(name, None)
+            if rule is not None and rule.delayed:
+                self._release(rule, everything=True)
 
     def blocks(self, peer: str) -> bool:
         rule = self._rules.get(peer)
@@ -97,9 +100,9 @@ class FaultInjector:
         rule = self._rules.get(link.node.system)
         if rule is None:
             return write
-        return lambda frame: self._write(rule, write, frame)
+        return lambda frame: self._write(rule, link, write, frame)
 
-    def _write(self, rule: _Rule, write: Write, frame: bytes) -> None:
+    def _write(self, rule: _Rule, link: RemoteLink, write: Write, frame: bytes) -> None:
         rng = self._rng
         if rule.blackhole or (rule.drop and rng.random() < rule.drop):
             self.dropped += 1
@@ -108,24 +111,35 @@ class FaultInjector:
         if rule.duplicate and rng.random() < rule.duplicate:
             copies = 2
             self.duplicated += 1
-        if not rule.delay:
+        if not rule.delay and not rule.delayed:
             for _ in range(copies):
                 write(frame)
             return
+        # Behind the frames still held (even once the delay is 0): order is kept.
         loop = self._node.system._loop
         for _ in range(copies):
             rule.delayed.append((loop.time() + rule.delay, frame))
+        rule.link = link
         if not rule.draining:
             rule.draining = True
-            loop.call_at(rule.delayed[0][0], self._release, rule, write)
+            loop.call_at(rule.delayed[0][0], self._release, rule)
 
-    def _release(self, rule: _Rule, write: Write) -> None:
+    def _release(self, rule: _Rule, everything: bool = False) -> None:
+        """Write the held frames that are due (all of them: ``everything``) to
+        the link's current connection; with none, they are lost, as they would
+        be on the wire."""
         loop = self._node.system._loop
         now = loop.time()
-        while rule.delayed and rule.delayed[0][0] <= now:
-            write(rule.delayed.popleft()[1])
+        link = rule.link
+        connection = link.connection if link is not None else None
+        while rule.delayed and (everything or rule.delayed[0][0] <= now):
+            frame = rule.delayed.popleft()[1]
+            if connection is not None and not connection.writer.transport.is_closing():
+                connection.writer.write(frame)
+            else:
+                self.dropped += 1
         if rule.delayed:
-            loop.call_at(rule.delayed[0][0], self._release, rule, write)
+            loop.call_at(rule.delayed[0][0], self._release, rule)
         else:
             rule.draining = False
 

@@ -92,6 +92,8 @@ class Greeting:
     expected: NodeId | None
     #: the uid of the peer's node service actor (``/system/node``)
     service_uid: int
+    #: the dialer only wanted to learn who listens here
+    probe: bool = False
 
 
 def _nonce() -> bytes:
@@ -115,13 +117,15 @@ async def dial(
     expected: NodeId,
     nonces: NonceLog,
     service_uid: int,
+    probe: bool = False,
 ) -> Greeting:
-    """The dialer's half. Raises HandshakeRefused (or a connection error)."""
+    """The dialer's half. Raises HandshakeRefused (or a connection error).
+    A ``probe`` only learns who listens there: the acceptor closes it."""
     peer = f"{expected.host}:{expected.port}"
     nonce = _nonce()
     nonces.first_time(nonce)  # ours: a Hello that comes back with it is a reflection
     hello = Hello(
-        PROTOCOL_VERSION, cluster, wire_node(local), wire_node(expected), nonce, service_uid
+        PROTOCOL_VERSION, cluster, wire_node(local), wire_node(expected), nonce, service_uid, probe
     )
     writer.write(MAGIC + encode_handshake(hello))
     answer = await _read(reader, peer)
@@ -169,9 +173,9 @@ async def accept(
     local: NodeId,
     nonces: NonceLog,
     service_uid: int,
-    admit: Callable[[NodeId, NodeId], tuple[str, str] | None],
+    admit: Callable[[NodeId, NodeId, bool], tuple[str, str] | None],
 ) -> Greeting:
-    """The acceptor's half. ``admit(peer, expected)`` returns None to take
+    """The acceptor's half. ``admit(peer, expected, probe)`` returns None to take
     the connection or ``(code, reason)`` to refuse it. Raises HandshakeRefused."""
     address = writer.get_extra_info("peername")
     peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
@@ -230,8 +234,8 @@ async def accept(
     if not hmac.compare_digest(answer.proof, expected_proof):
         raise refuse("auth", "authentication failed (wrong cluster secret)")
     dialer = node_of(hello.node)
-    refusal = admit(dialer, node_of(hello.expected))
+    refusal = admit(dialer, node_of(hello.expected), hello.probe)
     if refusal is not None:
         raise refuse(*refusal)
     writer.write(encode_handshake(Welcome(service_uid)))
-    return Greeting(dialer, node_of(hello.expected), hello.service_uid)
+    return Greeting(dialer, node_of(hello.expected), hello.service_uid, hello.probe)

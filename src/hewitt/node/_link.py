@@ -13,12 +13,18 @@ at once. DOWN is final: that incarnation is quarantined, queued and later
 messages are dead letters, pending asks fail with NodeDown, and every watch
 and link across it is answered (``Terminated``/``Exit`` with NodeDown).
 
-Two lanes go out over the one connection: the control lane (watch, link,
-stop, death and exit notices, failed asks) is written before the ordinary
-lane at every flush, and heartbeats bypass both, so that a full ordinary lane
-never delays them. Writes are batched: everything queued when the loop gets
-round to flushing goes out in frames of up to ``batch_bytes``; a flush waits
-only when the socket's buffer is above its high-water mark.
+Two lanes go out over the one connection. Heartbeats are the control lane:
+written straight to the socket, never behind queued messages, so a full
+send queue never delays them. Messages and signals (watch, link, stop,
+death and exit notices, failed asks) share one FIFO queue, so that a
+``Terminated`` never overtakes the messages its actor sent before it died
+(Erlang's signal order); signals are never dropped by the overflow policy,
+and a peer that lets more than ``control_queue`` of them pile up is taken
+down. Writes are batched: the first message since the last flush is written
+at once, and everything queued after it in the same loop iteration goes out
+together in frames of up to ``batch_bytes``; a flush waits only when the
+socket's buffer is above its high-water mark. A lost connection answers
+every watch and link across it at once (see ``_signals``), as Erlang does.
 """
 
 from __future__ import annotations
@@ -38,13 +44,13 @@ from hewitt._runtime._control import (
     DeathNotice,
     ExitNotice,
     Link,
-    Unlink,
     Unwatch,
     Watch,
 )
 from hewitt._runtime._envelope import Item, describe, split
 
-from ._wire import BATCH, GOODBYE, HEARTBEAT, FrameTooLarge, read_frame
+from ._signals import Signals
+from ._wire import BATCH, GOODBYE, HEARTBEAT, FrameTooLarge
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -52,6 +58,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hewitt.node")
 
 _HEARTBEAT_FRAME = (1).to_bytes(4, "big") + bytes((HEARTBEAT,))
+#: frames above this size are read in chunks of it (see RemoteLink._read_frame)
+_CHUNK = 256 * 1024
 _GOODBYE_FRAME = (1).to_bytes(4, "big") + bytes((GOODBYE,))
 
 
@@ -63,14 +71,16 @@ class LinkState(enum.IntEnum):
 
 
 _ALLOWED = {
-    LinkState.CONNECTING: {LinkState.UP, LinkState.DOWN},
+    LinkState.CONNECTING: {LinkState.UP, LinkState.SUSPECT, LinkState.DOWN},
     LinkState.UP: {LinkState.SUSPECT, LinkState.DOWN},
     LinkState.SUSPECT: {LinkState.UP, LinkState.DOWN},
     LinkState.DOWN: set(),
 }
 
-#: A queued outbound message: its bytes, and what to tell if it is dropped.
-_Queued = tuple[bytes, ActorRef[Any], Any]
+#: A queued outbound frame: its bytes, and what to tell if it is dropped
+#: (for a signal: None and _SIGNAL, and it is never dropped).
+_Queued = tuple[bytes, ActorRef[Any] | None, Any]
+_SIGNAL: Any = object()
 
 
 class Connection:
@@ -111,20 +121,26 @@ class RemoteLink:
         self.connection: Connection | None = None
         self.dialing: asyncio.Task[None] | None = None
         self.service_uid = 0
-        self._control: deque[bytes] = deque()
         self._ordinary: deque[_Queued] = deque()
+        #: signals in the queue (they do not count against send_queue)
+        self._signals_queued = 0
         self._flush_scheduled = False
         self._paused = False
         self._queued_bytes = 0
         self._loop_thread_id = owner.system._loop_thread_id
         self._capacity = owner.config.send_queue
+        self._capacity_bytes = owner.config.send_queue_bytes
         self._batch_bytes = owner.config.batch_bytes
+        self._max_message = owner.config.max_frame - 64
         self._encode = owner.system.codec.encode_message
         self.detector = owner.config.detector()
-        #: remote watchee -> local watchers (answered with NodeDown if the link goes down)
-        self._watches: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
-        #: remote actor -> local actors linked with it
-        self._links: dict[ActorRef[Any], set[ActorRef[Any]]] = {}
+        #: the watches and links across this link, both ways
+        self.signals = Signals()
+        #: why the last connection was lost, until the link is up again or down
+        self._lost_signals: str | None = None
+        #: bytes arrived since the last tick (the peer is alive, even if its
+        #: heartbeats are stuck behind a big message)
+        self.heard = False
         #: asks sent over this link and not answered yet
         self._asks: set[Promise] = set()
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -148,15 +164,21 @@ class RemoteLink:
 
     @property
     def queued(self) -> int:
-        """Messages waiting in the ordinary lane."""
-        return len(self._ordinary)
+        """Messages (not signals) waiting to be written."""
+        return len(self._ordinary) - self._signals_queued
+
+    def _full(self, size: int) -> bool:
+        return (
+            len(self._ordinary) - self._signals_queued >= self._capacity
+            or self._queued_bytes + size > self._capacity_bytes
+        )
 
     async def drained(self) -> None:
         """Wait until nothing is queued for this link (written to the socket,
         or dropped); NodeDown if it goes down first."""
         if self.state == LinkState.DOWN:
             raise self._error()
-        if not self._ordinary and not self._control:
+        if not self._ordinary:
             return
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
@@ -199,15 +221,18 @@ class RemoteLink:
                 fail_ask(sender, self._error())  # fail fast: a suspect node is not waited for
                 return
         data = self._encode(ref, item)  # CodecError reaches the sender
+        if len(data) > self._max_message:
+            raise CodecError(
+                f"{describe(split(item)[0])} to {ref.path} is {len(data)} bytes encoded: more "
+                f"than the {self.owner.config.max_frame} bytes a frame to {self._peer} may carry "
+                "(NodeConfig.max_frame)"
+            )
         if get_ident() == self._loop_thread_id:
             self._enqueue(data, ref, item)
             return
-        if (
-            self.owner.config.send_overflow is Overflow.FAIL
-            and len(self._ordinary) >= self._capacity
-        ):
+        if self.owner.config.send_overflow is Overflow.FAIL and self._full(len(data)):
             raise MailboxFull(f"the link to {self._peer}", self._capacity, describe(split(item)[0]))
-        self.system._call_on_loop(self._enqueue, data, ref, item)
+        self.system._call_on_loop(self._enqueue, data, ref, item, False)
 
     deliver_ask = deliver
 
@@ -220,7 +245,7 @@ class RemoteLink:
         if get_ident() != self.system._loop_thread_id:
             raise RuntimeError("RemoteLink.deliver_with_room runs on its system's loop")
         capacity = self._capacity
-        if len(self._ordinary) >= capacity or self._room_waiters:
+        if self._full(0) or self._room_waiters:
             waiter = self._loop.create_future()
             self._room_waiters.append(waiter)
             try:
@@ -235,23 +260,25 @@ class RemoteLink:
         self.deliver(ref, item)
         self._wake_room()
 
-    def _enqueue(self, data: bytes, ref: ActorRef[Any], item: Any) -> None:
+    def _enqueue(self, data: bytes, ref: ActorRef[Any], item: Any, may_raise: bool = True) -> None:
         if self.state is LinkState.DOWN:
             self._refuse(ref, item)
             return
-        ordinary = self._ordinary
-        if len(ordinary) >= self._capacity and not self._make_room(ref, item):
+        if self._full(len(data)) and not self._make_room(ref, item, may_raise):
             return
         if type(item) is tuple and isinstance(item[1], Promise):
             asks = self._asks
             if len(asks) > 1024 and len(asks) & 1023 == 0:
                 self._asks = {ask for ask in asks if not ask.done}
             self._asks.add(item[1])
-        ordinary.append((data, ref, item))
+        self._queue(data, ref, item)
+
+    def _queue(self, data: bytes, ref: ActorRef[Any] | None, item: Any) -> None:
+        self._ordinary.append((data, ref, item))
         self._queued_bytes += len(data)
         if self.connection is not None and not self._paused:
             if not self._flush_scheduled:
-                # The first message since the last flush goes at once (an ask's
+                # The first frame since the last flush goes at once (an ask's
                 # latency); the ones after it in this loop iteration wait for
                 # the flush scheduled here, and go together.
                 self._flush_scheduled = True
@@ -260,16 +287,20 @@ class RemoteLink:
             elif self._queued_bytes >= self._batch_bytes:
                 self._write_now()  # a full batch goes now: queueing starts when the socket is full
 
-    def _make_room(self, ref: ActorRef[Any], item: Any) -> bool:
+    def _make_room(self, ref: ActorRef[Any], item: Any, may_raise: bool) -> bool:
         """The send queue is full: apply the overflow policy; False if the new
-        message is not to be queued."""
+        message is not to be queued. From another thread (``may_raise``
+        False) FAIL cannot reach the caller any more: a dead letter then."""
         overflow = self.owner.config.send_overflow
         if overflow is Overflow.DROP_OLDEST:
-            old_data, old_ref, old_item = self._ordinary.popleft()
-            self._queued_bytes -= len(old_data)
-            self._drop(old_ref, old_item, "the send queue was full (oldest dropped)")
-            return True
-        if overflow is Overflow.FAIL:
+            queue = self._ordinary
+            for index, (old_data, old_ref, old_item) in enumerate(queue):
+                if old_ref is not None:  # the oldest message (signals are never dropped)
+                    del queue[index]
+                    self._queued_bytes -= len(old_data)
+                    self._drop(old_ref, old_item, "the send queue was full (oldest dropped)")
+                    return True
+        if overflow is Overflow.FAIL and may_raise:
             raise MailboxFull(f"the link to {self._peer}", self._capacity, describe(split(item)[0]))
         self._drop(ref, item, "the send queue was full")
         return False
@@ -291,32 +322,23 @@ class RemoteLink:
         if get_ident() != self.system._loop_thread_id:
             self.system._call_on_loop(self.deliver_system, ref, message)
             return
-        if isinstance(message, Watch):
-            if self.state == LinkState.DOWN:
+        if self.state == LinkState.DOWN:
+            if isinstance(message, Watch):
                 watcher = message.watcher
                 watcher._recipient.deliver_system(watcher, DeathNotice(ref, self._error()))
-                return
-            self._watches.setdefault(ref, set()).add(message.watcher)
-        elif isinstance(message, Unwatch):
-            watchers = self._watches.get(ref)
-            if watchers is not None:
-                watchers.discard(message.watcher)
-                if not watchers:
-                    del self._watches[ref]
-        elif isinstance(message, Link):
-            if self.state == LinkState.DOWN:
+            elif isinstance(message, Link):
                 other = message.other
                 other._recipient.deliver_system(other, ExitNotice(ref, self._error()))
-                return
-            self._links.setdefault(ref, set()).add(message.other)
-        elif isinstance(message, Unlink):
-            others = self._links.get(ref)
-            if others is not None:
-                others.discard(message.other)
-        if self.state == LinkState.DOWN:
             return
-        self._control.append(self.system.codec.encode_control(ref, message))
-        self._kick()
+        self.signals.outbound(ref, message)
+        if self._signals_queued >= self.owner.config.control_queue:
+            self.down(
+                f"more than {self.owner.config.control_queue} signals waited to be written: "
+                "the peer does not read"
+            )
+            return
+        self._signals_queued += 1
+        self._queue(self.system.codec.encode_control(ref, message), None, _SIGNAL)
 
     # ------------------------------------------------------------------
     # The state machine
@@ -326,7 +348,7 @@ class RemoteLink:
             raise AssertionError(f"link to {self._peer}: {self.state.name} -> {state.name}")
         previous = self.state
         self.state = state
-        if state != LinkState.UP:
+        if previous == LinkState.UP:
             self.since = self.owner.clock()
         self.owner._link_changed(self, previous)
 
@@ -344,53 +366,71 @@ class RemoteLink:
         self.detector = self.owner.config.detector()
         self.detector.heartbeat(self.owner.clock())
         connection.reading = self._loop.create_task(self._read(connection))
+        if self._lost_signals is not None:
+            # Back up after a lost connection: what crossed it may be lost, so
+            # each watch and link across it is answered now; watch again.
+            why, self._lost_signals = self._lost_signals, None
+            self.signals.sever(
+                NodeUnreachable(
+                    self._peer, f"the connection was lost ({why}) and made again: watch again"
+                ),
+                self._forget_remote_watcher,
+            )
         if self.state != LinkState.UP:
             self._become(LinkState.UP)
         self._kick()
 
     def suspect(self) -> None:
-        if self.state == LinkState.UP:
+        """Heartbeats are late, the connection was lost, or dialling failed."""
+        if self.state in (LinkState.UP, LinkState.CONNECTING):
             self._become(LinkState.SUSPECT)
 
     def recovered(self) -> None:
         if self.state == LinkState.SUSPECT and self.connection is not None:
             self._become(LinkState.UP)
 
-    def down(self, reason: str) -> None:
-        """Declare this incarnation down, for good."""
+    def down(self, reason: str, *, close: bool = True) -> None:
+        """Declare this incarnation down, for good. ``close=False`` leaves the
+        connection to end by itself (after a goodbye, see :meth:`leave`)."""
         if self.state == LinkState.DOWN:
             return
         self.down_reason = reason
         self._become(LinkState.DOWN)
         connection, self.connection = self.connection, None
         if connection is not None:
-            connection.close()
+            if close:
+                connection.close()
+            else:
+                self._loop.call_later(self.owner.config.handshake_timeout, connection.abort)
         if self.dialing is not None:
             self.dialing.cancel()
         error = self._error()
-        control, self._control = self._control, deque()
         ordinary, self._ordinary = self._ordinary, deque()
         self._queued_bytes = 0
-        watches, self._watches = self._watches, {}
-        links, self._links = self._links, {}
+        self._signals_queued = 0
         asks, self._asks = self._asks, set()
-        del control  # watch and link requests are answered below, as deaths
         for ask in asks:
             if not ask.done:
                 ask.fail(error)
         for _, ref, item in ordinary:
-            message, sender = split(item)
-            fail_ask(sender, error)
-            self.system._dead_letter(message, sender, ref, str(error))
-        for watchee, watchers in watches.items():
-            for watcher in watchers:
-                watcher._recipient.deliver_system(watcher, DeathNotice(watchee, error))
-        for remote, others in links.items():
-            for other in others:
-                other._recipient.deliver_system(other, ExitNotice(remote, error))
+            if ref is not None:  # signals are answered by the sever below
+                message, sender = split(item)
+                fail_ask(sender, error)
+                self.system._dead_letter(message, sender, ref, str(error))
+        self.signals.sever(error, self._forget_remote_watcher)
         self.system.codec.forget_node(self._node)
         self._wake_drained(error)
         self._wake_room()  # each waiting sender goes on: its message is refused (down)
+
+    def leave(self, reason: str) -> None:
+        """This node is stopping: write everything queued, say goodbye, and
+        go down without cutting the connection (the peer closes it once it
+        has read the goodbye, so nothing it sent is lost to a reset)."""
+        self.goodbye()
+        self.down(reason, close=False)
+
+    def _forget_remote_watcher(self, watchee: ActorRef[Any], watcher: ActorRef[Any]) -> None:
+        watchee._recipient.deliver_system(watchee, Unwatch(watcher))
 
     def connection_lost(self, connection: Connection, why: str) -> None:
         connection.close()
@@ -408,6 +448,10 @@ class RemoteLink:
         for ask in asks:
             if not ask.done:
                 ask.fail(lost)
+        # A death notice or an exit may have been lost with the connection: the
+        # watches and links across it are answered when the link goes down
+        # (NodeDown), or, if it comes back first, when it does (see attach).
+        self._lost_signals = why
         self.suspect()
         self.owner._redial(self)
 
@@ -431,21 +475,18 @@ class RemoteLink:
         transport = connection.writer.transport
         config = self.owner.config
         limit = config.batch_bytes
-        control = self._control
         ordinary = self._ordinary
         high_water = config.write_high_water
-        while control or ordinary:
+        while ordinary:
             parts: list[bytes] = []
             size = 0
-            while control and size < limit:
-                data = control.popleft()
-                parts.append(data)
-                size += len(data)
             while ordinary and size < limit:
-                data = ordinary.popleft()[0]
+                data, ref, _ = ordinary.popleft()
+                if ref is None:
+                    self._signals_queued -= 1
                 parts.append(data)
                 size += len(data)
-                self._queued_bytes -= len(data)
+            self._queued_bytes -= size
             payload_size = 1 + size + len(header := batch_header(len(parts)))
             frame = b"".join([payload_size.to_bytes(4, "big"), bytes((BATCH,)), header, *parts])
             self.frames_out += 1
@@ -479,15 +520,19 @@ class RemoteLink:
             self.owner.faults.writer_for(self, connection)(_HEARTBEAT_FRAME)
 
     def goodbye(self) -> None:
-        """This node is stopping: flush what is queued, then say goodbye."""
+        """Write everything queued (past the high-water mark: the node is
+        stopping), then the goodbye, then end the stream."""
         connection = self.connection
         if connection is None:
             return
-        self._paused = False
-        self._flush()
-        if not connection.writer.transport.is_closing():
+        transport = connection.writer.transport
+        while self._ordinary and not transport.is_closing():
+            self._paused = False
+            self._write_now()
+        if not transport.is_closing():
             self.owner.faults.writer_for(self, connection)(_GOODBYE_FRAME)
-        connection.close()
+            if transport.can_write_eof():
+                transport.write_eof()
 
     # ------------------------------------------------------------------
     # Reading
@@ -501,9 +546,10 @@ class RemoteLink:
         why = "closed by the peer"
         try:
             while True:
-                payload = await read_frame(reader, limit)
-                if connection is not self.connection:
-                    return
+                payload = await self._read_frame(reader, limit)
+                # A connection replaced by another is still read to its end:
+                # what the peer wrote on it came before what it writes on the new one.
+                self.heard = True
                 self.frames_in += 1
                 self.bytes_in += len(payload) + 4
                 if not owner.faults.accept_inbound(self):
@@ -530,20 +576,31 @@ class RemoteLink:
         finally:
             self.connection_lost(connection, why)
 
+    async def _read_frame(self, reader: asyncio.StreamReader, limit: int) -> bytes:
+        """One frame; a big one in chunks, each of which tells the failure
+        detector that the peer is alive (its heartbeats are behind it)."""
+        size = int.from_bytes(await reader.readexactly(4), "big")
+        if size > limit:
+            raise FrameTooLarge(f"a frame of {size} bytes (the limit is {limit})")
+        if size <= _CHUNK:
+            return await reader.readexactly(size)
+        chunks = []
+        left = size
+        while left:
+            chunk = await reader.readexactly(min(left, _CHUNK))
+            chunks.append(chunk)
+            left -= len(chunk)
+            self.heard = True
+        return b"".join(chunks)
+
     def _arrive(self, frames: list[Any]) -> None:
         codec = self.system.codec
         peer = self._peer
         for frame in frames:
             try:
-                if isinstance(frame, ControlFrame):
-                    kind = frame.kind
-                    if kind == "death" and frame.ref is not None:
-                        self._watches.pop(codec.resolve(frame.ref), None)
-                    elif kind == "link" and frame.ref is not None:
-                        # A remote actor links with one of ours: ours gets its exit if lost.
-                        self._links.setdefault(codec.resolve(frame.ref), set()).add(
-                            codec.resolve(frame.to)
-                        )
+                if type(frame) is ControlFrame:
+                    ref = codec.resolve(frame.ref) if frame.ref is not None else None
+                    self.signals.inbound(frame.kind, codec.resolve(frame.to), ref)
                 codec.deliver(frame, peer)
             except Exception:  # one bad frame must not lose the rest of the batch
                 logger.exception(

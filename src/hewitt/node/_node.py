@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import ssl as ssl_module
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,6 +52,9 @@ from ._wire import wire_node
 
 logger = logging.getLogger("hewitt.node")
 
+#: how many down (quarantined) links a node keeps
+QUARANTINE_KEPT = 10_000
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -80,8 +84,14 @@ class Node:
         self._secret = secret
         self._ssl_server = ssl_server
         self._ssl_client = ssl_client
+        #: the links not down
         self._links: dict[NodeId, RemoteLink] = {}
+        #: the links down (quarantined), the latest QUARANTINE_KEPT of them; an
+        #: older one resolved again dials, and the node there refuses it as gone
+        self._down: OrderedDict[NodeId, RemoteLink] = OrderedDict()
         self._links_lock = threading.Lock()
+        #: reader tasks of connections that said goodbye, until their peers close them
+        self._leaving: list[asyncio.Task[None]] = []
         self._nonces = NonceLog()
         self._server: asyncio.Server | None = None
         self._service: ActorRef[Any] | None = None
@@ -158,21 +168,24 @@ class Node:
     @property
     def links(self) -> dict[NodeId, LinkState]:
         """Every link this node has had, and its state (DOWN ones stay: quarantined)."""
-        return {node: link.state for node, link in self._links.items()}
+        states = {node: link.state for node, link in self._down.items()}
+        states.update((node, link.state) for node, link in self._links.items())
+        return states
 
     def link(self, node: NodeId) -> RemoteLink | None:
-        return self._links.get(node)
+        """The link to ``node``, if this node has one (down ones included)."""
+        return self._links.get(node) or self._down.get(node)
 
     def recipient_for(self, node: NodeId) -> RemoteLink | None:
         """The remote provider hook: the link to ``node``, made (and dialled)
         on first use. None for a node without a network address."""
-        link = self._links.get(node)
+        link = self._links.get(node) or self._down.get(node)
         if link is not None:
             return link
         if not node.host or node.port <= 0:
             return None
         with self._links_lock:
-            link = self._links.get(node)
+            link = self._links.get(node) or self._down.get(node)
             if link is None:
                 link = self._links[node] = RemoteLink(self, node)
                 if self._closing:
@@ -197,6 +210,11 @@ class Node:
             logger.warning("node %s: %s is suspect", self.system.node, link.node)
             stream.publish(PeerSuspect(link.node))
         elif state == LinkState.DOWN:
+            with self._links_lock:
+                self._links.pop(link.node, None)
+                self._down[link.node] = link
+                while len(self._down) > QUARANTINE_KEPT:
+                    self._down.popitem(last=False)
             logger.warning("node %s: %s is down: %s", self.system.node, link.node, link.down_reason)
             stream.publish(PeerDown(link.node, link.down_reason or "down"))
             error = link._error()
@@ -237,7 +255,7 @@ class Node:
         backoff = self.config.reconnect_min
         while not self._closing and link.state != LinkState.DOWN and link.connection is None:
             if self.faults.blocks(node.system):
-                pass  # partitioned: keep the link waiting for its down timeout
+                link.suspect()  # partitioned: the link waits for its down timeout
             else:
                 try:
                     await self._dial_once(link)
@@ -253,6 +271,7 @@ class Node:
                     # simultaneous or stopping: the other connection (or none) wins; retry later
                 except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                     logger.debug("node %s: dialling %s failed: %r", self.system.node, node, exc)
+                    link.suspect()  # unreachable for now: asks to it fail at once
             if link.connection is not None:
                 return
             await asyncio.sleep(backoff)  # a retry's back-off, not a wait for an event
@@ -295,7 +314,9 @@ class Node:
 
     async def connect(self, host: str, port: int, timeout: float | None = None) -> NodeId:
         """Reach the node listening at ``host:port`` (whichever incarnation it
-        is) and return its identity, with the link up."""
+        is) and return its identity, once the link to it is up. Idempotent,
+        and safe when both nodes connect to each other at once: it learns the
+        identity with a probe handshake, then uses the link's own dialling."""
         probe = NodeId("", host, port, 0)
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=self._ssl_client, limit=1 << 20),
@@ -312,21 +333,13 @@ class Node:
                     expected=probe,
                     nonces=self._nonces,
                     service_uid=self._service_uid(),
+                    probe=True,
                 ),
                 timeout or self.config.handshake_timeout,
             )
-        except BaseException:
-            writer.transport.abort()
-            raise
-        link = self.recipient_for(greeting.peer)
-        assert link is not None
+        finally:
+            writer.close()
         self._retire_older(greeting.peer)
-        if link.connection is None and link.state != LinkState.DOWN:
-            if link.dialing is not None:
-                link.dialing.cancel()
-            link.attach(Connection(reader, writer, dialed=True), greeting.service_uid)
-        else:
-            writer.transport.abort()
         await self.wait_up(greeting.peer, timeout)
         return greeting.peer
 
@@ -360,6 +373,9 @@ class Node:
             logger.warning("node %s: handshake with %s failed: %r", self.system.node, address, exc)
             writer.transport.abort()
             return
+        if greeting.probe:
+            writer.close()  # the dialer only wanted to know who listens here
+            return
         link = self.recipient_for(greeting.peer)
         if link is None or link.state == LinkState.DOWN:
             writer.transport.abort()
@@ -368,7 +384,7 @@ class Node:
             link.dialing.cancel()
         link.attach(Connection(reader, writer, dialed=False), greeting.service_uid)
 
-    def _admit(self, peer: NodeId, expected: NodeId) -> tuple[str, str] | None:
+    def _admit(self, peer: NodeId, expected: NodeId, probe: bool) -> tuple[str, str] | None:
         """Whether to take a connection from ``peer`` (authenticated), which
         expects to reach ``expected``: None, or why not."""
         local = self.system.node
@@ -376,12 +392,14 @@ class Node:
             return ("stopping", f"{local} is stopping")
         if self.faults.blocks(peer.system):
             return ("stopping", "partitioned (fault injection)")
-        refusal = self._admit_link(peer, expected, local)
+        refusal = self._admit_link(peer, expected, local, probe)
         if refusal is None:
             self._retire_older(peer)
         return refusal
 
-    def _admit_link(self, peer: NodeId, expected: NodeId, local: NodeId) -> tuple[str, str] | None:
+    def _admit_link(
+        self, peer: NodeId, expected: NodeId, local: NodeId, probe: bool
+    ) -> tuple[str, str] | None:
         if expected.system and (
             expected.system != local.system
             or (expected.incarnation and expected.incarnation != local.incarnation)
@@ -389,16 +407,20 @@ class Node:
             return ("gone", f"{expected} is not here any more: this is {local}")
         if not peer.host or peer.port <= 0:
             return ("protocol", "a peer must give the address it listens on")
-        link = self._links.get(peer)
-        if link is not None:
-            if link.state == LinkState.DOWN:
-                return ("quarantined", f"{peer} was declared down ({link.down_reason})")
-            if link.state == LinkState.UP:
-                return ("simultaneous", "already connected")
-            dialing = link.dialing is not None and not link.dialing.done()
-            if dialing and wire_node(peer) > wire_node(local):
-                # Both ends dialled: the connection dialled by the smaller node is kept.
-                return ("simultaneous", "both dialled; the other connection is used")
+        link = self.link(peer)
+        if link is None:
+            return None
+        if link.state == LinkState.DOWN:
+            return ("quarantined", f"{peer} was declared down ({link.down_reason})")
+        return None if probe else self._tie_break(link, peer, local)
+
+    def _tie_break(self, link: RemoteLink, peer: NodeId, local: NodeId) -> tuple[str, str] | None:
+        if link.state == LinkState.UP:
+            return ("simultaneous", "already connected")
+        dialing = link.dialing is not None and not link.dialing.done()
+        if dialing and wire_node(peer) > wire_node(local):
+            # Both ends dialled: the connection dialled by the smaller node is kept.
+            return ("simultaneous", "both dialled; the other connection is used")
         return None
 
     def _retire_older(self, peer: NodeId) -> None:
@@ -420,6 +442,14 @@ class Node:
     def _on_tick(self) -> None:
         if self._closing:
             return
+        try:
+            self._check_links()
+        except Exception:  # never let one bad link stop the heartbeats of all
+            logger.exception("node %s: checking its links failed", self.system.node)
+        finally:
+            self._schedule_tick()
+
+    def _check_links(self) -> None:
         now = self.clock()
         config = self.config
         for link in list(self._links.values()):
@@ -427,6 +457,9 @@ class Node:
                 continue
             if link.connection is not None:
                 link.heartbeat()
+                if link.heard:
+                    link.heard = False
+                    link.detector.heartbeat(now)  # bytes arrived: alive, whatever they were
                 if link.detector.phi(now) > config.phi_threshold:
                     link.suspect()
                 elif link.state == LinkState.SUSPECT:
@@ -435,7 +468,7 @@ class Node:
                 link.down(f"unreachable for more than {config.down_after:g} s")
             elif link.connection is None:
                 self._redial(link)
-        self._schedule_tick()
+        self._leaving = [task for task in self._leaving if not task.done()]
 
     # ------------------------------------------------------------------
     # Remote spawn and lookup
@@ -521,6 +554,9 @@ class Node:
             service.stop()
             with contextlib.suppress(Exception):
                 await self.system.wait_all_terminated([service], 5.0)
+        leaving, self._leaving = self._leaving, []
+        if leaving:  # until each peer has read our goodbye and closed its end
+            await asyncio.wait(leaving, timeout=self.config.handshake_timeout)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5.0)
@@ -535,8 +571,10 @@ class Node:
             self._server.close()
         for link in list(self._links.values()):
             if link.state != LinkState.DOWN:
-                link.goodbye()
-                link.down(why)
+                connection = link.connection
+                link.leave(why)
+                if connection is not None and connection.reading is not None:
+                    self._leaving.append(connection.reading)
         for waiters in self._waiters.values():
             for waiter in waiters:
                 waiter.cancel()
@@ -544,4 +582,4 @@ class Node:
         logger.info("node %s stopped: %s", self.system.node, why)
 
     def __iter__(self) -> Iterator[RemoteLink]:
-        return iter(list(self._links.values()))
+        return iter([*self._down.values(), *self._links.values()])

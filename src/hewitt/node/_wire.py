@@ -60,6 +60,8 @@ class Hello(msgspec.Struct, array_like=True, frozen=True, tag=0):
     expected: WireNode
     nonce: bytes
     service_uid: int
+    #: only to learn who listens there (``Node.connect``): welcomed, then closed
+    probe: bool = False
 
 
 class Challenge(msgspec.Struct, array_like=True, frozen=True, tag=1):
