@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from hewitt import ActorRef, CodecError, MailboxFull, NodeDown, NodeId, NodeUnreachable, Overflow
 from hewitt._runtime._asks import Promise, fail_ask, is_temporary
-from hewitt._runtime._codec import ControlFrame, batch_header
+from hewitt._runtime._codec import batch_header
 from hewitt._runtime._control import (
     ControlMessage,
     DeathNotice,
@@ -49,8 +49,9 @@ from hewitt._runtime._control import (
 )
 from hewitt._runtime._envelope import Item, describe, split
 
+from ._reader import read
 from ._signals import Signals
-from ._wire import BATCH, GOODBYE, HEARTBEAT, FrameTooLarge
+from ._wire import BATCH, GOODBYE, HEARTBEAT
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hewitt.node")
 
 _HEARTBEAT_FRAME = (1).to_bytes(4, "big") + bytes((HEARTBEAT,))
-#: frames above this size are read in chunks of it (see RemoteLink._read_frame)
-_CHUNK = 256 * 1024
 _GOODBYE_FRAME = (1).to_bytes(4, "big") + bytes((GOODBYE,))
 
 
@@ -113,7 +112,7 @@ class RemoteLink:
         self.system = owner.system
         self._loop = owner.system._loop
         self._node = node
-        self._peer = str(node)
+        self._peer = self.peer = str(node)
         self.state = LinkState.CONNECTING
         #: when the link last left UP (or was made): the down timeout counts from here
         self.since = owner.clock()
@@ -365,7 +364,7 @@ class RemoteLink:
         self._paused = False
         self.detector = self.owner.config.detector()
         self.detector.heartbeat(self.owner.clock())
-        connection.reading = self._loop.create_task(self._read(connection))
+        connection.reading = self._loop.create_task(read(self, connection))
         if self._lost_signals is not None:
             # Back up after a lost connection: what crossed it may be lost, so
             # each watch and link across it is answered now; watch again.
@@ -384,6 +383,29 @@ class RemoteLink:
         """Heartbeats are late, the connection was lost, or dialling failed."""
         if self.state in (LinkState.UP, LinkState.CONNECTING):
             self._become(LinkState.SUSPECT)
+        if self.connection is None:
+            self._fail_queued_asks()
+
+    def _fail_queued_asks(self) -> None:
+        """No connection: the asks waiting to be written fail now, and are not
+        written later (an ask fails fast on a suspect link; its request must
+        not be handled after its asker was told it failed)."""
+        queue = self._ordinary
+        if not any(
+            isinstance(entry[2], tuple) and isinstance(entry[2][1], Promise) for entry in queue
+        ):
+            return
+        error = self._error()
+        kept: deque[_Queued] = deque()
+        for entry in queue:
+            data, ref, item = entry
+            if ref is not None and type(item) is tuple and isinstance(item[1], Promise):
+                self._queued_bytes -= len(data)
+                fail_ask(item[1], error)
+                self.system._dead_letter(item[0], item[1], ref, str(error))
+            else:
+                kept.append(entry)
+        self._ordinary = kept
 
     def recovered(self) -> None:
         if self.state == LinkState.SUSPECT and self.connection is not None:
@@ -533,79 +555,6 @@ class RemoteLink:
             self.owner.faults.writer_for(self, connection)(_GOODBYE_FRAME)
             if transport.can_write_eof():
                 transport.write_eof()
-
-    # ------------------------------------------------------------------
-    # Reading
-
-    async def _read(self, connection: Connection) -> None:
-        owner = self.owner
-        codec = self.system.codec
-        limit = owner.config.max_frame
-        reader = connection.reader
-        peer = self._peer
-        why = "closed by the peer"
-        try:
-            while True:
-                payload = await self._read_frame(reader, limit)
-                # A connection replaced by another is still read to its end:
-                # what the peer wrote on it came before what it writes on the new one.
-                self.heard = True
-                self.frames_in += 1
-                self.bytes_in += len(payload) + 4
-                if not owner.faults.accept_inbound(self):
-                    continue
-                lane = payload[0] if payload else -1
-                if lane == HEARTBEAT:
-                    self.detector.heartbeat(owner.clock())
-                elif lane == BATCH:
-                    self._arrive(codec.decode_batch(memoryview(payload)[1:], peer))
-                elif lane == GOODBYE:
-                    self.down("the node stopped")
-                    return
-                else:
-                    raise CodecError(f"unknown lane {lane} from {peer}")
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except (CodecError, FrameTooLarge) as exc:
-            why = str(exc)
-            logger.warning("node %s: closing the connection to %s: %s", self.system.node, peer, exc)
-            connection.abort()
-        except asyncio.CancelledError:
-            why = "cancelled"
-            raise
-        finally:
-            self.connection_lost(connection, why)
-
-    async def _read_frame(self, reader: asyncio.StreamReader, limit: int) -> bytes:
-        """One frame; a big one in chunks, each of which tells the failure
-        detector that the peer is alive (its heartbeats are behind it)."""
-        size = int.from_bytes(await reader.readexactly(4), "big")
-        if size > limit:
-            raise FrameTooLarge(f"a frame of {size} bytes (the limit is {limit})")
-        if size <= _CHUNK:
-            return await reader.readexactly(size)
-        chunks = []
-        left = size
-        while left:
-            chunk = await reader.readexactly(min(left, _CHUNK))
-            chunks.append(chunk)
-            left -= len(chunk)
-            self.heard = True
-        return b"".join(chunks)
-
-    def _arrive(self, frames: list[Any]) -> None:
-        codec = self.system.codec
-        peer = self._peer
-        for frame in frames:
-            try:
-                if type(frame) is ControlFrame:
-                    ref = codec.resolve(frame.ref) if frame.ref is not None else None
-                    self.signals.inbound(frame.kind, codec.resolve(frame.to), ref)
-                codec.deliver(frame, peer)
-            except Exception:  # one bad frame must not lose the rest of the batch
-                logger.exception(
-                    "node %s: a frame from %s failed to deliver", self.system.node, peer
-                )
 
     def __repr__(self) -> str:
         return f"RemoteLink({self._peer}, {self.state.name})"
