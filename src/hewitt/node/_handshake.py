@@ -55,7 +55,9 @@ class HandshakeRefused(HewittError):
     one of ``version``, ``cluster``, ``auth``, ``replay``, ``gone`` (the node
     dialled is an incarnation that no longer exists), ``quarantined``,
     ``simultaneous`` (both ends dialled at once; the other connection is
-    used), ``stopping``, or ``protocol`` (bytes that are not the handshake).
+    used), ``stopping``, ``closed`` (the peer closed the connection during
+    the handshake: a TLS certificate it refused, say), or ``protocol`` (bytes
+    that are not the handshake).
     """
 
     def __init__(self, peer: str, code: str, reason: str) -> None:
@@ -103,6 +105,10 @@ def _nonce() -> bytes:
 async def _read(reader: asyncio.StreamReader, peer: str) -> HandshakeMessage:
     try:
         return decode_handshake(await read_frame(reader, HANDSHAKE_LIMIT))
+    except asyncio.IncompleteReadError:
+        raise HandshakeRefused(
+            peer, "closed", "the peer closed the connection during the handshake"
+        ) from None
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise HandshakeRefused(peer, "protocol", f"not a handshake message: {exc}") from None
 

@@ -56,6 +56,9 @@ logger = logging.getLogger("hewitt.node")
 QUARANTINE_KEPT = 10_000
 
 
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -114,6 +117,7 @@ class Node:
         config: NodeConfig | None = None,
         ssl_server: ssl_module.SSLContext | None = None,
         ssl_client: ssl_module.SSLContext | None = None,
+        advertise_host: str | None = None,
     ) -> Node:
         """Make ``system`` (started, with no actors sent anywhere yet) a node
         listening on ``host:port`` (port 0: any free one).
@@ -123,12 +127,19 @@ class Node:
         otherwise). ``ssl_server``/``ssl_client`` run the links over TLS
         (mutual certificates: give the server context ``verify_mode =
         CERT_REQUIRED``); the secret's handshake still runs inside.
+        ``advertise_host`` is the address other nodes reach this one at, part
+        of its identity (required when ``host`` is a wildcard like 0.0.0.0).
         """
         if not system.is_running:
             raise RuntimeError(f"actor system {system.name!r} is not running")
         if secret is None and not _is_loopback(host):
             raise ValueError(
                 f"a node without a cluster secret listens on loopback only, not on {host!r}"
+            )
+        if host in _WILDCARDS and advertise_host is None:
+            raise ValueError(
+                f"a node listening on {host!r} (every interface) must be told the address "
+                "other nodes reach it at: advertise_host=..."
             )
         if isinstance(secret, str):
             secret = secret.encode()
@@ -140,16 +151,16 @@ class Node:
             ssl_server=ssl_server,
             ssl_client=ssl_client,
         )
-        await node._listen(host, port)
+        await node._listen(host, port, advertise_host or host)
         return node
 
-    async def _listen(self, host: str, port: int) -> None:
+    async def _listen(self, host: str, port: int, advertised: str) -> None:
         system = self.system
         self._server = await asyncio.start_server(
             self._accepted, host, port, ssl=self._ssl_server, limit=1 << 20
         )
         bound = self._server.sockets[0].getsockname()[1]
-        system.node = NodeId(system.name, host, bound, system.node.incarnation)
+        system.node = NodeId(system.name, advertised, bound, system.node.incarnation)
         system.codec.register(*SERVICE_TYPES)
         self._service = system.spawn_system_actor(NodeService, self, name="node")
         system.use_remote(self)
