@@ -187,3 +187,21 @@ async def test_a_saturated_ordinary_lane_causes_no_suspicion() -> None:
     finally:
         await a_system.shutdown()
         await b_system.shutdown()
+
+
+async def test_100k_tells_to_another_process_arrive_in_order(
+    node_process: Callable[..., NodeProcess],
+) -> None:
+    system, a = await start_node("a")
+    try:
+        child = node_process("b")
+        b = await a.connect(child.node.host, child.node.port)
+        sequence = await a.lookup(b, "/user/sequence")
+        assert sequence is not None
+        done = TestProbe(system)
+        total = 100_000
+        for seq in range(total):
+            await sequence.send(Count(seq, total, done.ref))  # waits only while the queue is full
+        assert await done.expect_message(Counted, within=120) == Counted(total, True)
+    finally:
+        await system.shutdown()
