@@ -241,8 +241,12 @@ class RemoteLink:
         """``await ref.send(msg)``: wait (FIFO among senders) while the send
         queue is full, then queue; MailboxFull after ``timeout`` seconds.
         Whatever the overflow policy, ``send`` never drops."""
-        if get_ident() != self.system._loop_thread_id:
-            raise RuntimeError("RemoteLink.deliver_with_room runs on its system's loop")
+        if get_ident() != self._loop_thread_id:  # another loop: wait on the system's
+            waiting = asyncio.run_coroutine_threadsafe(
+                self.deliver_with_room(ref, item, timeout), self._loop
+            )
+            await asyncio.wrap_future(waiting)
+            return
         capacity = self._capacity
         if self._full(0) or self._room_waiters:
             waiter = self._loop.create_future()

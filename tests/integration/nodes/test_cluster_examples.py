@@ -33,3 +33,26 @@ def test_chat_cluster_runs_as_a_script() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "carol is offline: NodeDown; dave is offline: NodeDown" in completed.stdout
     assert "Traceback" not in completed.stderr
+
+
+async def test_the_guides_example_spawns_asks_watches_across_nodes() -> None:
+    lines = await load("nodes_hello").main()
+    assert lines == [
+        "spawned /user/greeter on b",
+        "SHOUT",
+        "hello, world, from b",
+        "watch: NodeDown",
+        "ask: NodeDown",
+    ]
+
+
+def test_the_guides_example_runs_as_a_script() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "nodes_hello.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[-1] == "ask: NodeDown"
