@@ -121,3 +121,13 @@ class Counter(Actor[Any]):
             raise RuntimeError("asked to crash")
         elif message == "bad":
             raise ValueError("a bad message")
+
+
+class Forwarder(Actor[Any]):
+    """Forwards everything to ``target`` (the reply goes straight to the asker)."""
+
+    def __init__(self, target: ActorRef[Any]) -> None:
+        self.target = target
+
+    def receive(self, message: Any) -> None:
+        self.context.forward(self.target, message)
