@@ -18,6 +18,7 @@ from ._client import (
     RoundRobinPlacement,
     connect,
     host_handles,
+    process_client,
     shutdown,
     start,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RoundRobinPlacement",
     "connect",
     "host_handles",
+    "process_client",
     "shutdown",
     "start",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -147,6 +148,12 @@ def _restore(address: ActorAddress, namespace: str) -> PortableRef:
 _clients: dict[str, RayClient] = {}
 
 
+def process_client(namespace: str = "hewitt") -> RayClient:
+    """This process's client of ``namespace`` (made on first use): what a
+    PortableRef resolves through in a Ray task or actor."""
+    return _process_client(namespace)
+
+
 def _process_client(namespace: str) -> RayClient:
     client = _clients.get(namespace)
     if client is None:
@@ -181,6 +188,9 @@ def start(
     hosts have joined. Idempotent per namespace (existing actors are reused)."""
     if not ray.is_initialized():
         ray.init(address="auto", namespace=namespace, log_to_driver=False)
+    # Minted here, not in the coordinator: Ray restarts it with these same
+    # arguments, and a restarted coordinator must hand out the same secret.
+    secret = secret or secrets.token_hex(32)
     coordinator = Coordinator.options(  # type: ignore[attr-defined]
         name=COORDINATOR_NAME, namespace=namespace, lifetime="detached", get_if_exists=True
     ).remote(cluster, secret, namespace, setup)

@@ -53,7 +53,7 @@ class Coordinator:
     ) -> None:
         self.cluster = cluster
         self.setup = setup
-        self.secret = secret or secrets.token_hex(32)
+        self.secret = secret or secrets.token_hex(32)  # start() always gives one
         self.namespace = namespace
         self.ping_interval = ping_interval
         # Epochs go on from where a previous coordinator left them (a restart

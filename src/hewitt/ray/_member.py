@@ -114,6 +114,13 @@ class RayMember:
             self.hosts = hosts
             self._changed.notify_all()
         up = [node for node, _, _ in hosts.values()]
+        # A host's name is its identity on Ray: another incarnation of it is
+        # a restart, so the old one is down, whatever the view says of it.
+        current = {node.system: node for node in up}
+        for known in list(self.node):
+            newer = current.get(known.node.system)
+            if newer is not None and newer != known.node:
+                down.append(known.node)
         if self.system.is_running:
             with contextlib.suppress(Exception):  # shutting down
                 self.agent.tell(View(view["epoch"], up, down))

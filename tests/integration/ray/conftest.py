@@ -54,7 +54,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
         os.environ,
         HOME=str(home),
         RAY_USAGE_STATS_ENABLED="0",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), str(ROOT / "examples")]),
     )
     port = _free_port(HEAD_IP)
     common = ["--temp-dir", str(temp), "--disable-usage-stats", "--num-cpus", "1"]

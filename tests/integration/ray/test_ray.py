@@ -133,3 +133,21 @@ def test_messaging_goes_on_while_the_coordinator_restarts(client: Any) -> None:
 
 async def _watch(probe: Any, ref: Any) -> None:
     probe.watch(ref)
+
+
+def test_the_model_server_keeps_serving_through_a_killed_host(client: Any) -> None:
+    import sys
+
+    from tests.integration.examples_loader import EXAMPLES
+
+    sys.path.insert(0, str(EXAMPLES))  # as the hosts and tasks import it: model_server
+    try:
+        import model_server
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    report = model_server.main(client, tasks=2, per_task=200, kill_after=50)
+    assert report.lost == 0  # every request answered or failed explicitly
+    assert report.answered + report.failed == 600 and report.answered >= 150
+    assert report.killed.startswith("hewitt-host-") and report.rejoined
+    assert len(report.by_host) == 2
+    assert report.served_after == 50  # the router serves again, with the new incarnation
