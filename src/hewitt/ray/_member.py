@@ -25,6 +25,9 @@ logger = logging.getLogger("hewitt.ray")
 T = TypeVar("T")
 
 
+#: how long one long poll of the coordinator's view waits (s)
+_POLL = 2.0
+
 #: the members of this process (closed by hewitt.ray.shutdown)
 MEMBERS: set[RayMember] = set()
 
@@ -91,7 +94,7 @@ class RayMember:
         while not self._stopping.is_set():
             try:
                 view = ray.get(
-                    coordinator_handle(self.namespace).view.remote(self.epoch, 5.0), timeout=30
+                    coordinator_handle(self.namespace).view.remote(self.epoch, _POLL), timeout=30
                 )
             except BaseException as exc:  # the coordinator is restarting, or Ray going away
                 if self._stopping.is_set() or not ray.is_initialized():
@@ -117,13 +120,24 @@ class RayMember:
         # A host's name is its identity on Ray: another incarnation of it is
         # a restart, so the old one is down, whatever the view says of it.
         current = {node.system: node for node in up}
-        for known in list(self.node):
-            newer = current.get(known.node.system)
-            if newer is not None and newer != known.node:
-                down.append(known.node)
+        stale = [
+            known.node
+            for known in list(self.node)
+            if current.get(known.node.system, known.node) != known.node
+        ]
+        down.extend(stale)
+        if stale and self.system.is_running:
+            with contextlib.suppress(Exception):
+                self.system._call_on_loop(self._retire, stale)
         if self.system.is_running:
             with contextlib.suppress(Exception):  # shutting down
                 self.agent.tell(View(view["epoch"], up, down))
+
+    def _retire(self, nodes: list[NodeId]) -> None:
+        for node in nodes:
+            link = self.node.link(node)
+            if link is not None:
+                link.down("restarted as a new incarnation (the coordinator's view)")
 
     def wait_for_hosts(self, count: int, timeout: float = 60.0) -> list[NodeId]:
         """Block until at least ``count`` hosts are members; their nodes."""
@@ -138,6 +152,10 @@ class RayMember:
             return
         self._stopping.set()
         MEMBERS.discard(self)
+        # Ray ends the whole process when a thread calls into it after
+        # ray.shutdown(): the follower must be done before anyone shuts Ray down.
+        if threading.current_thread() is not self._follower:
+            self._follower.join(_POLL + 5)
         with contextlib.suppress(Exception):
             self.run(self.node.stop(), timeout=30)
         self.system.shutdown_blocking()
