@@ -1,5 +1,5 @@
 # The two commands of the README's Quick start: `make demo` and `make test`.
-.PHONY: demo test lint typecheck unit bench venv throughput
+.PHONY: demo test quick lint typecheck unit bench venv throughput
 
 venv:
 	@./scripts/bootstrap.sh
@@ -18,6 +18,10 @@ unit: venv
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The suite without the Ray tests (they start a Ray cluster: about a minute).
+quick: venv
+	.venv/bin/python -m pytest -m "not ray" $(PYTEST_ARGS)
 
 bench: venv
 	.venv/bin/python -m benchmarks $(ARGS)

@@ -80,6 +80,8 @@ _ALLOWED = {
 #: (for a signal: None and _SIGNAL, and it is never dropped).
 _Queued = tuple[bytes, ActorRef[Any] | None, Any]
 _SIGNAL: Any = object()
+#: asks admitted past a full send queue (see RemoteLink._enqueue)
+ASK_HEADROOM = 1024
 
 
 class Connection:
@@ -267,9 +269,17 @@ class RemoteLink:
         if self.state is LinkState.DOWN:
             self._refuse(ref, item)
             return
-        if self._full(len(data)) and not self._make_room(ref, item, may_raise):
+        asking = type(item) is tuple and isinstance(item[1], Promise)
+        if (
+            self._full(len(data))
+            # An ask's caller waits for its answer, so asks pace themselves: past
+            # the bound, a few more are admitted (the sender awaiting its sends
+            # then asking for a result must not see that ask dropped).
+            and not (asking and len(self._ordinary) < self._capacity + ASK_HEADROOM)
+            and not self._make_room(ref, item, may_raise)
+        ):
             return
-        if type(item) is tuple and isinstance(item[1], Promise):
+        if asking:
             asks = self._asks
             if len(asks) > 1024 and len(asks) & 1023 == 0:
                 self._asks = {ask for ask in asks if not ask.done}
