@@ -10,6 +10,8 @@ raylet), and measures:
   raylet. Plain Ray: ``ray.get(actor.echo.remote(i))``. hewitt:
   ``ref.ask_blocking(i)`` to an ``Echo`` on the host of the other raylet.
   calls/s and p50.
+- ``ask-async``: the same hewitt asks from a coroutine on the client's own
+  loop (async driver code: no thread hop), against the same Ray figures.
 - ``tell``: N one-way messages between two actors on two raylets, then one
   round trip to know they have all been handled. Plain Ray: an actor calls
   ``other.count.remote(i)`` N times (fire and forget), then ``ray.get`` of a
@@ -148,16 +150,28 @@ def _measure(client: Any, quick: bool) -> list[dict[str, Any]]:
         return {"calls_per_s": n / elapsed, "p50_us": statistics.median(latencies) / 1000}
 
     echo = RayEcho.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
-    records.append(
-        {
-            "bench": "ask",
-            "impl": "ray",
-            **ask_metrics(lambda i: ray.get(echo.echo.remote(i)), n_ask),
-        }
-    )
+    ray_ask = ask_metrics(lambda i: ray.get(echo.echo.remote(i)), n_ask)
+    records.append({"bench": "ask", "impl": "ray", **ray_ask})
     hewitt_echo = client.spawn("benchmarks.node_actors:Echo", placement=hewitt_ray.Pinned(other))
     hewitt_ask = ask_metrics(lambda i: hewitt_echo.ask_blocking(i, timeout=30), n_ask)
     records.append({"bench": "ask", "impl": "hewitt", **hewitt_ask})
+
+    async def async_asks() -> dict[str, float]:
+        """The same asks from a coroutine on the client's loop (async driver code)."""
+        ask = hewitt_echo.ask
+        await ask(-1)
+        latencies = []
+        start = time.perf_counter()
+        for i in range(n_ask):
+            t0 = time.perf_counter_ns()
+            if await ask(i) != i:
+                raise AssertionError("wrong reply")
+            latencies.append(time.perf_counter_ns() - t0)
+        elapsed = time.perf_counter() - start
+        return {"calls_per_s": n_ask / elapsed, "p50_us": statistics.median(latencies) / 1000}
+
+    records.append({"bench": "ask-async", "impl": "hewitt", **client.member.run(async_asks())})
+    records.append({"bench": "ask-async", "impl": "ray", **ray_ask})
 
     first = next(n for n in client.hosts if n != other)
     first_ray_node = next(
@@ -189,6 +203,8 @@ def main() -> int:
     for bench, metric, lower in (
         ("ask", "calls_per_s", False),
         ("ask", "p50_us", True),
+        ("ask-async", "calls_per_s", False),
+        ("ask-async", "p50_us", True),
         ("tell", "msgs_per_s", False),
     ):
         h, r = by[(bench, "hewitt")][metric], by[(bench, "ray")][metric]

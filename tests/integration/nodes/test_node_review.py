@@ -253,3 +253,21 @@ def _watchers(node: Node, ref: ActorRef[Any]) -> int:
     statistics = node.system.actor_statistics(ref)
     assert statistics is not None
     return statistics.watchers
+
+
+async def test_an_ask_after_sends_that_filled_the_queue_is_not_dropped() -> None:
+    config = NodeConfig(heartbeat_interval=0.1, send_queue=50)
+    a_system, a = await start_node("qa", config)
+    b_system, b = await start_node("qb", config)
+    try:
+        b_system.spawn(Sequence, name="seq")
+        remote = await a.lookup(b.node_id, "/user/seq")
+        assert remote is not None
+        for _ in range(5000):
+            await remote.send(Payload(0, b"x" * 100))  # waits while the queue is full
+        assert await remote.ask("count", timeout=60) == 5000  # admitted past the bound
+        link = a.link(b.node_id)
+        assert link is not None and link.dropped == 0
+    finally:
+        await a_system.shutdown()
+        await b_system.shutdown()
