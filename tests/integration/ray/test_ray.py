@@ -68,6 +68,18 @@ def test_spawn_on_each_host_and_ask_across(client: Any) -> None:
     assert forwarder.ask_blocking(Ping(7), timeout=30) == Ping(7)
 
 
+def test_placement_by_resource_and_by_load(client: Any) -> None:
+    hosts = client.wait_for_hosts(2)
+    on_cpu = client.spawn(Echo, placement=hewitt_ray.OnResource("CPU"))
+    assert on_cpu.node in hosts and on_cpu.ask_blocking(Ping(1), timeout=30) == Ping(1)
+    with pytest.raises(LookupError, match="GPU"):
+        client.spawn(Echo, placement=hewitt_ray.OnResource("GPU"))  # no Ray node has one
+    for _ in range(10):
+        client.spawn(Echo, placement=hewitt_ray.Pinned(hosts[0]))
+    emptier = client.spawn(Echo, placement=hewitt_ray.LeastLoaded())
+    assert emptier.node == hosts[1]
+
+
 def test_plain_ray_code_can_hold_and_use_a_ref(client: Any) -> None:
     echo = client.spawn(Echo)
     portable = hewitt_ray.PortableRef(echo, namespace=client.member.namespace)
