@@ -33,7 +33,7 @@ from hewitt._runtime._ref import DEFAULT_TIMEOUT, Timeout
 from ._config import NodeConfig
 from ._events import PeerDown, PeerSuspect, PeerUp
 from ._faults import FaultInjector
-from ._handshake import HandshakeRefused, NonceLog, accept, dial
+from ._handshake import Greeting, HandshakeRefused, NonceLog, accept, dial
 from ._link import Connection, LinkState, RemoteLink
 from ._remote_child import strategy_spec
 from ._service import (
@@ -288,12 +288,17 @@ class Node:
             await asyncio.sleep(backoff)  # a retry's back-off, not a wait for an event
             backoff = min(backoff * 2, self.config.reconnect_max)
 
-    async def _dial_once(self, link: RemoteLink) -> None:
-        node = link.node
+    async def _open(
+        self, expected: NodeId, timeout: float | None, probe: bool = False
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Greeting]:
+        """A connection to ``expected``'s address, past the handshake (as the
+        dialer); the connection is aborted if the handshake fails."""
         config = self.config
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(node.host, node.port, ssl=self._ssl_client, limit=1 << 20),
-            config.connect_timeout,
+            asyncio.open_connection(
+                expected.host, expected.port, ssl=self._ssl_client, limit=1 << 20
+            ),
+            timeout or config.connect_timeout,
         )
         try:
             greeting = await asyncio.wait_for(
@@ -303,15 +308,21 @@ class Node:
                     secret=self._secret,
                     cluster=self.cluster,
                     local=self.system.node,
-                    expected=node,
+                    expected=expected,
                     nonces=self._nonces,
                     service_uid=self._service_uid(),
+                    probe=probe,
                 ),
-                config.handshake_timeout,
+                timeout or config.handshake_timeout,
             )
         except BaseException:
             writer.transport.abort()
             raise
+        return reader, writer, greeting
+
+    async def _dial_once(self, link: RemoteLink) -> None:
+        node = link.node
+        reader, writer, greeting = await self._open(node, None)
         if greeting.peer != node or link.state == LinkState.DOWN or self._closing:
             writer.transport.abort()
             return
@@ -328,28 +339,8 @@ class Node:
         is) and return its identity, once the link to it is up. Idempotent,
         and safe when both nodes connect to each other at once: it learns the
         identity with a probe handshake, then uses the link's own dialling."""
-        probe = NodeId("", host, port, 0)
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=self._ssl_client, limit=1 << 20),
-            timeout or self.config.connect_timeout,
-        )
-        try:
-            greeting = await asyncio.wait_for(
-                dial(
-                    reader,
-                    writer,
-                    secret=self._secret,
-                    cluster=self.cluster,
-                    local=self.system.node,
-                    expected=probe,
-                    nonces=self._nonces,
-                    service_uid=self._service_uid(),
-                    probe=True,
-                ),
-                timeout or self.config.handshake_timeout,
-            )
-        finally:
-            writer.close()
+        _, writer, greeting = await self._open(NodeId("", host, port, 0), timeout, probe=True)
+        writer.close()
         self._retire_older(greeting.peer)
         await self.wait_up(greeting.peer, timeout)
         return greeting.peer
