@@ -170,18 +170,14 @@ class LocalCluster:
         worker.process = process  # from now on shutdown() stops it, even mid-start
         assert process.stdout is not None
         try:
-            line = await asyncio.wait_for(process.stdout.readline(), self.start_timeout)
-        except BaseException:  # timed out, or cancelled by shutdown()
+            text = await asyncio.wait_for(
+                self._ready_line(worker, process.stdout), self.start_timeout
+            )
+        except BaseException:  # timed out, exited, or cancelled by shutdown()
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await asyncio.shield(process.wait())
             raise
-        text = line.decode(errors="replace")
-        if not text.startswith("ready "):
-            await process.wait()
-            raise RuntimeError(
-                f"worker {worker.name} exited with {process.returncode} before it was ready"
-            )
         _, system, host, port, incarnation = text.split()
         worker.node = NodeId(system, host, int(port), int(incarnation))
         worker.incarnations.append(worker.node)
@@ -189,6 +185,15 @@ class LocalCluster:
         self._readers.add(reader)
         reader.add_done_callback(self._readers.discard)
         worker.monitor = asyncio.get_running_loop().create_task(self._monitor(worker, process))
+
+    async def _ready_line(self, worker: WorkerProcess, stdout: asyncio.StreamReader) -> str:
+        """The worker's ``ready`` line; what its setup printed before it is logged."""
+        while line := await stdout.readline():
+            text = line.decode(errors="replace")
+            if text.startswith("ready "):
+                return text
+            logger.info("%s: %s", worker.name, text.rstrip())
+        raise RuntimeError(f"worker {worker.name} exited before it was ready")
 
     async def _drain_output(
         self, worker: WorkerProcess, process: asyncio.subprocess.Process
@@ -204,24 +209,32 @@ class LocalCluster:
         logger.warning("worker %s (%s) exited with %s", worker.name, worker.node, code)
         if worker.node is not None and self._membership is not None:
             self._membership.tell(Down(worker.node, f"its process exited with {code}"))
+        while not self._closing:
+            if not self._may_restart(worker):
+                return
+            try:
+                await self._start_worker(worker)  # a new process: a new incarnation
+                return
+            except Exception:  # a failed start counts against the intensity too
+                logger.exception("restarting worker %s failed", worker.name)
+                await asyncio.sleep(min(5.0, self.within / max(1, self.max_restarts)))
+
+    def _may_restart(self, worker: WorkerProcess) -> bool:
+        """Count a restart; False (and the worker left down) past the intensity."""
         now = time.monotonic()
         worker.restarts.append(now)
         while worker.restarts and now - worker.restarts[0] > self.within:
             worker.restarts.popleft()
-        if len(worker.restarts) > self.max_restarts:
-            worker.gave_up = True
-            logger.error(
-                "worker %s exited %d times within %g s: not restarted again",
-                worker.name,
-                len(worker.restarts),
-                self.within,
-            )
-            return
-        try:
-            await self._start_worker(worker)  # a new process: a new incarnation
-        except Exception:
-            logger.exception("restarting worker %s failed", worker.name)
-            worker.gave_up = True
+        if len(worker.restarts) <= self.max_restarts:
+            return True
+        worker.gave_up = True
+        logger.error(
+            "worker %s was restarted %d times within %g s: not restarted again",
+            worker.name,
+            len(worker.restarts),
+            self.within,
+        )
+        return False
 
     # ------------------------------------------------------------------
     # Membership
@@ -231,6 +244,15 @@ class LocalCluster:
             self._up.add(event.node)
         elif isinstance(event, MemberDown):
             self._up.discard(event.node)
+            # A worker declared down (it stopped answering) may still be running,
+            # unaware: it is down for good, so its process goes too, and the
+            # supervision starts a new incarnation.
+            for worker in self.workers:
+                process = worker.process
+                if worker.node == event.node and process is not None and process.returncode is None:
+                    logger.warning("worker %s was declared down: killing it", worker.name)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
         self._changed.set()
 
     @property

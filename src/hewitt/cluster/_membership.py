@@ -201,10 +201,11 @@ class MembershipAgent(Actor[Any]):
             if node not in self._down:
                 self._down.add(node)
                 stream.publish(MemberDown(node, view.epoch))
-        for node in view.up:
+        alive = [node for node in view.up if node not in self._down]  # down is final
+        for node in alive:
             if node not in before:
                 stream.publish(MemberUp(node, view.epoch))
-        self.up = list(view.up)
+        self.up = alive
         joined = self._joined
-        if joined is not None and not joined.done() and self._node.node_id in now:
+        if joined is not None and not joined.done() and self._node.node_id in alive:
             joined.set_result(view)

@@ -29,13 +29,27 @@ class RoundRobinPlacement:
 
 
 class LeastLoaded:
-    """The member with the fewest live actors (each is asked, in parallel)."""
+    """The member with the fewest live actors (each is asked, in parallel;
+    one that does not answer within ``timeout`` seconds is passed over)."""
+
+    def __init__(self, timeout: float = 2.0) -> None:
+        self.timeout = timeout
 
     async def choose(self, members: Sequence[NodeId], node: Node) -> NodeId:
         import asyncio
 
-        loads = await asyncio.gather(*(node.load(member) for member in members))
-        return min(zip(members, loads, strict=True), key=lambda pair: pair[1].live_actors)[0]
+        loads = await asyncio.gather(
+            *(node.load(member, timeout=self.timeout) for member in members),
+            return_exceptions=True,
+        )
+        answered = [
+            (member, load.live_actors)
+            for member, load in zip(members, loads, strict=True)
+            if not isinstance(load, BaseException)
+        ]
+        if not answered:
+            raise LookupError(f"none of the {len(members)} members answered for its load")
+        return min(answered, key=lambda pair: pair[1])[0]
 
 
 class Pinned:

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hewitt import ActorSystem, HewittError, NodeId
 from hewitt._runtime._loops import run
@@ -60,7 +60,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     from ._membership import register_types
 
-    secret = os.environ.get(SECRET_VARIABLE)
+    secret = os.environ.pop(SECRET_VARIABLE, None)  # not for the processes this one starts
     config = NodeConfig() if args.down_after is None else NodeConfig(down_after=args.down_after)
     teardown = None
     try:
@@ -119,23 +119,39 @@ async def _until_told_to_stop(system: ActorSystem, watch_stdin: bool) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, request_stop)
     if watch_stdin:
-        # A daemon thread, not the loop's executor: a read that never ends must
-        # not hold up the process's exit.
-        def read_until_closed() -> None:
-            with contextlib.suppress(OSError, ValueError):
-                while sys.stdin.buffer.read(65536):
-                    pass
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(request_stop)
-
-        threading.Thread(target=read_until_closed, name="stdin-watch", daemon=True).start()
+        global _STOP
+        _STOP = lambda: loop.call_soon_threadsafe(request_stop)  # noqa: E731
     terminated = asyncio.ensure_future(system.wait_terminated())
     await asyncio.wait([stop, terminated], return_when=asyncio.FIRST_COMPLETED)
     terminated.cancel()
 
 
+def _exit_when_stdin_closes() -> None:
+    """Until the node is ready (its setup, its join), a closed stdin, that is
+    a parent gone, ends the process at once; after that, serve() stops it
+    gracefully."""
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(sys.stdin.fileno(), 65536):
+                pass
+        stop = _STOP
+        if stop is None:
+            os._exit(1)
+        with contextlib.suppress(RuntimeError):  # its loop is closed already
+            stop()
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+#: set once the node serves: stops it (from any thread)
+_STOP: Any = None
+
+
 def main(argv: list[str] | None = None, prog: str = "hewitt node") -> int:
     args = parser(prog).parse_args(argv)
+    if args.until_stdin_closes:
+        _exit_when_stdin_closes()
     try:
         run(serve(args))  # on uvloop when installed
     except KeyboardInterrupt:

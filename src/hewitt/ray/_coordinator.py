@@ -62,7 +62,7 @@ class Coordinator:
         self.hosts: dict[str, HostEntry] = {}
         self.down: list[WireNode] = []
         self._changed: asyncio.Event | None = None
-        self._rebuilt = False
+        self._rebuild: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
 
     def _event(self) -> asyncio.Event:
@@ -71,25 +71,35 @@ class Coordinator:
         return self._changed
 
     async def _ready(self) -> None:
-        """After a restart: rebuild the table from the NodeHosts still alive."""
-        if self._rebuilt:
-            return
-        self._rebuilt = True
+        """After a (re)start: rebuild the table from the NodeHosts alive, once;
+        concurrent calls wait for it (no partial view is handed out)."""
+        if self._rebuild is None:
+            self._rebuild = asyncio.get_running_loop().create_task(self._rebuild_table())
+        await asyncio.shield(self._rebuild)
+
+    async def _rebuild_table(self) -> None:
+        await self._discover()
+        if self._pinger is None:
+            self._pinger = asyncio.get_running_loop().create_task(self._ping_hosts())
+
+    async def _discover(self) -> None:
+        """Add the named NodeHosts that are not in the table (a host that did
+        not answer during a rebuild is found by a later round)."""
         names = [
             entry["name"]
             for entry in ray.util.list_named_actors(all_namespaces=True)
-            if entry.get("namespace") == self.namespace and entry["name"].startswith(HOST_PREFIX)
+            if entry.get("namespace") == self.namespace
+            and entry["name"].startswith(HOST_PREFIX)
+            and entry["name"] not in self.hosts
         ]
         for name in names:
             try:
                 handle = ray.get_actor(name, namespace=self.namespace)
                 described: Any = await asyncio.wait_for(handle.describe.remote(), 10)
-            except Exception:  # a host that is gone or restarting registers itself
+            except Exception:  # gone or restarting: it registers itself, or a later round finds it
                 continue
             if described is not None:
                 self._add(*described)
-        if self._pinger is None:
-            self._pinger = asyncio.get_running_loop().create_task(self._ping_hosts())
 
     def _add(
         self, name: str, node: WireNode, ray_node_id: str, resources: dict[str, float]
@@ -99,6 +109,7 @@ class Coordinator:
             return
         if old is not None:
             self.down.append(old.node)  # the host restarted: its old incarnation is down
+            del self.down[:-10_000]
         self.hosts[name] = HostEntry(name, tuple(node), ray_node_id, dict(resources))  # type: ignore[arg-type]
         self._bump()
 
@@ -133,6 +144,11 @@ class Coordinator:
     async def view(self, since: int = -1, timeout: float = 30.0) -> dict[str, Any]:
         """The membership once its epoch is past ``since`` (or after ``timeout``)."""
         await self._ready()
+        if since > self.epoch:
+            # A member saw a later epoch than this coordinator's (a restart on a
+            # clock behind the last one's): go on from there, never backwards.
+            self.epoch = since
+            self._bump()
         if self.epoch <= since:
             event = self._event()
             with contextlib.suppress(TimeoutError):
@@ -149,6 +165,7 @@ class Coordinator:
     async def _ping_hosts(self) -> None:
         while True:
             await asyncio.sleep(self.ping_interval)  # the health check's period
+            await self._discover()
             for name, entry in list(self.hosts.items()):
                 try:
                     handle = ray.get_actor(name, namespace=self.namespace)

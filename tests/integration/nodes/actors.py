@@ -131,3 +131,10 @@ class Forwarder(Actor[Any]):
 
     def receive(self, message: Any) -> None:
         self.context.forward(self.target, message)
+
+
+def register_noisily(system: ActorSystem) -> None:
+    """A setup hook that prints (a worker's stdout also carries its ready line)."""
+    print("setting up, and saying so on stdout", flush=True)
+    print("ready? not yet: this line is not the ready line", flush=True)
+    register(system)

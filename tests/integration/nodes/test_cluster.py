@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hewitt import NodeDown
+from hewitt import NodeDown, NodeId
 from hewitt.cluster import (
     GetView,
     LeastLoaded,
@@ -132,5 +132,49 @@ async def test_hewitt_node_runs_a_seed_and_a_member(cli_nodes: list[subprocess.P
         member = next(m for m in view.up if m.system == "member")
         echo = await node.spawn(member, Echo)
         assert await echo.ask(Ping(1)) == Ping(1)
+    finally:
+        await system.shutdown()
+
+
+async def test_a_worker_declared_down_is_replaced_and_placement_passes_it_over() -> None:
+    import signal
+
+    async with local(2, setup="tests.integration.nodes.actors:register_noisily",
+                     node_config=CONFIG) as cluster:  # fmt: skip
+        events = TestProbe(cluster.system)
+        cluster.system.event_stream.subscribe(events.ref, MemberUp)
+        cluster.system.event_stream.subscribe(events.ref, MemberDown)
+        frozen_worker = cluster.workers[0]
+        frozen, healthy = frozen_worker.node, cluster.workers[1].node
+        assert frozen is not None and frozen_worker.process is not None
+        os.kill(frozen_worker.process.pid, signal.SIGSTOP)  # alive, but not answering
+        chosen = await cluster.spawn(Echo, placement=LeastLoaded(timeout=1.0))
+        assert chosen.node == healthy  # the frozen one does not answer for its load
+        down = await events.expect_message(MemberDown, within=60)
+        assert down.node == frozen
+        up = await events.expect_message(MemberUp, within=120)  # killed and started again
+        assert up.node.system == frozen.system and up.node != frozen
+
+
+async def test_membership_is_final_for_a_down_incarnation() -> None:
+    from hewitt.cluster import MembershipAgent, View
+
+    system, node = await start_node("agent")
+    try:
+        other = NodeId("b", "127.0.0.1", 1, 7)
+        events = TestProbe(system)
+        system.event_stream.subscribe(events.ref, MemberUp)
+        system.event_stream.subscribe(events.ref, MemberDown)
+        agent = system.spawn_system_actor(MembershipAgent, node, None, "")
+        me = node.node_id
+        for epoch, up, down in ((1, [me, other], []), (2, [me], [other]), (3, [me, other], [])):
+            agent.tell(View(epoch, up, down))
+        received = [await events.receive_message() for _ in range(3)]
+        assert [type(event).__name__ for event in received] == [
+            "MemberUp",
+            "MemberUp",
+            "MemberDown",
+        ]
+        await events.expect_no_message(within=0.3)  # no MemberUp again for the down incarnation
     finally:
         await system.shutdown()
