@@ -6,12 +6,15 @@ tests/unit/test_api_docs.py fails when docs/api.md is stale.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import hewitt
+import hewitt.cluster
+import hewitt.node
 import hewitt.routing
 import hewitt.supervision
 import hewitt.testing
@@ -59,6 +62,9 @@ def _module(module: ModuleType) -> list[str]:
                 out += [*members, ""]
         elif inspect.isfunction(obj):
             out += [f"### `{name}{_signature(obj)}`", "", _doc(obj), ""]
+        elif hasattr(obj, "__ray_actor_class__"):  # @ray.remote: its repr has an address
+            actor_class = obj.__ray_actor_class__
+            out += [f"### `{name}`", "", f"A Ray actor class. {_doc(actor_class)}", ""]
         else:
             out += [f"### `{name}`", "", f"A constant: `{obj!r}`.", ""]
     return out
@@ -74,8 +80,19 @@ def render() -> str:
         *_module(hewitt.routing),
         *_module(hewitt.supervision),
         *_module(hewitt.testing),
+        *_module(hewitt.node),
+        *_module(hewitt.cluster),
+        *_optional("hewitt.ray"),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _optional(name: str) -> list[str]:
+    """A module of an optional extra (hewitt[ray]): documented when it imports."""
+    try:
+        return _module(importlib.import_module(name))
+    except ImportError:
+        return [f"## `{name}`", "", "(not installed here: its extra is missing)", ""]
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ class HostEntry:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class Coordinator:
+    """The detached coordinator of the hewitt nodes on a Ray cluster: the
+    membership (epochs, long-polled by ``view``), the placement table, health
+    pings that fence a silent host with ``ray.kill``; rebuilt from the hosts
+    after a restart."""
+
     def __init__(
         self,
         cluster: str,

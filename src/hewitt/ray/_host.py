@@ -21,6 +21,9 @@ from ._member import RayMember, coordinator_handle
 
 @ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)
 class NodeHost:
+    """Hosts one hewitt node in a Ray actor (one per core); a Ray restart is a
+    new hewitt incarnation, which registers with the coordinator again."""
+
     def __init__(self, name: str, namespace: str, setup: str | None, down_after: float) -> None:
         self.name = name
         self.member = RayMember(
