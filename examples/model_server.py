@@ -17,6 +17,7 @@ two-raylet cluster (``tests/integration/ray/test_model_server.py``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -70,12 +71,15 @@ def train(seed: int = 7, samples: int = 2000, features: int = 4) -> np.ndarray:
 
 class ModelServer(hewitt.Actor[Predict]):
     def __init__(self) -> None:
-        self.weights = train()
+        self.weights = np.zeros(4)
         self.host = ""
 
-    def pre_start(self) -> None:
+    async def pre_start(self) -> None:
         setup(self.context.system)  # wherever it runs, its messages can cross
         self.host = self.context.system.name
+        # Trained on a thread: the node's loop (its heartbeats, the other
+        # actors) goes on meanwhile; messages wait until pre_start is done.
+        self.weights = await asyncio.to_thread(train)
 
     def receive(self, message: Predict) -> None:
         z = float(np.dot(self.weights, message.features))
@@ -136,7 +140,9 @@ def main(
             if not isinstance(message, MemberUp):
                 return  # the router's answer to AddRoutee
             if message.node not in hosts and message.node.system.startswith("hewitt-host-"):
-                server = await client.node.spawn(message.node, "model_server:ModelServer")
+                server = await client.node.spawn(
+                    message.node, "model_server:ModelServer", timeout=60
+                )
                 router.tell(AddRoutee(server))
                 rejoined.append(str(message.node))
                 joined.set()

@@ -101,7 +101,7 @@ async def _serve(
     )
     if seed_ref is None:
         system.spawn_system_actor(MembershipService, node, name="membership")
-    await asyncio.wait_for(joined, node.config.down_after * 3)  # ready means joined
+    await asyncio.wait_for(joined, max(60.0, node.config.down_after * 3))  # ready: joined
     me: NodeId = node.node_id
     print(f"ready {me.system} {me.host} {me.port} {me.incarnation}", flush=True)
     await _until_told_to_stop(system, args.until_stdin_closes)

@@ -52,6 +52,9 @@ from ._wire import wire_node
 
 logger = logging.getLogger("hewitt.node")
 
+#: the default timeout of a remote spawn (s): it may import modules over there
+SPAWN_TIMEOUT = 30.0
+
 #: how many down (quarantined) links a node keeps
 QUARANTINE_KEPT = 10_000
 
@@ -506,11 +509,15 @@ class Node:
         RemoteSpawnError with the other node's reason for an unknown class,
         arguments that do not decode there, a taken name or a failing
         constructor, and NodeUnreachable/NodeDown if the node cannot be reached.
+        The default ``timeout`` is 30 s (``SPAWN_TIMEOUT``): the first spawn of a
+        class imports its module over there.
         """
         path = import_path(actor)
         codec = self.system.codec
         packed_args = [codec.pack(arg) for arg in args]
         packed_kwargs = {key: codec.pack(value) for key, value in kwargs.items()}
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = SPAWN_TIMEOUT  # the class is imported over there, maybe for the first time
         packed_parent = codec.pack(parent) if parent is not None else None
         spec = strategy_spec(strategy or SupervisorStrategy()) if parent is not None else None
         seconds = timeout if isinstance(timeout, (int, float)) else None

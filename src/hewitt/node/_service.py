@@ -8,6 +8,7 @@ arguments that crossed through the codec (never pickled).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -120,11 +121,9 @@ class NodeService(Actor[Any]):
     def __init__(self, node: Node) -> None:
         self._node = node
 
-    def receive(self, message: Any) -> None:
+    def receive(self, message: Any) -> Any:
         if isinstance(message, SpawnRequest):
-            answer = self._spawn(message)
-            if answer is not None:
-                self.context.reply(answer)
+            return self._spawn_request(message)  # a coroutine: the runtime awaits it
         elif isinstance(message, LoadQuery):
             statistics = self.context.system.statistics()
             self.context.reply(Load(statistics.live_actors, statistics.ready_actors))
@@ -132,14 +131,25 @@ class NodeService(Actor[Any]):
             ref = self.context.system.lookup(message.path)
             self.context.reply(Identity(message.path, ref.uid if ref is not None else 0))
 
-    def _spawn(self, request: SpawnRequest) -> Spawned | SpawnRefused | None:
+    async def _spawn_request(self, request: SpawnRequest) -> None:
         allowed = self._node.config.allow_spawn
         if allowed is not None and not allowed(request.actor):
-            return SpawnRefused(f"{request.actor} may not be spawned here (allow_spawn)")
+            self.context.reply(
+                SpawnRefused(f"{request.actor} may not be spawned here (allow_spawn)")
+            )
+            return
         try:
-            cls = find_actor_class(request.actor)
+            # Imported on a thread: a first import can take long (numpy, say),
+            # and this node's loop (its heartbeats, its actors) goes on meanwhile.
+            cls = await asyncio.to_thread(find_actor_class, request.actor)
         except LookupError as exc:
-            return SpawnRefused(str(exc))
+            self.context.reply(SpawnRefused(str(exc)))
+            return
+        answer = self._spawn(request, cls)
+        if answer is not None:
+            self.context.reply(answer)
+
+    def _spawn(self, request: SpawnRequest, cls: type[Actor[Any]]) -> Spawned | SpawnRefused | None:
         codec = self.context.system.codec
         try:
             args = [codec.unpack(name, body) for name, body in request.args]
